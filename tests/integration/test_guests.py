@@ -1,0 +1,42 @@
+"""Every test guest under the real QEMU and under pyqemu: same UART output,
+same exit status.
+
+The QEMU run also proves the guest itself: guests check their results and
+exit non-zero on a mismatch, so a guest that fails on QEMU is a broken guest
+(or a QEMU deviation from the spec, which the guest then documents)."""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+import build as guest_build
+
+GUEST_NAMES = list(guest_build.GUESTS)
+
+
+@pytest.mark.parametrize("name", GUEST_NAMES)
+def test_guest_passes_on_qemu(name, qemu_runs):
+    run = qemu_runs(name)
+    guest = guest_build.GUESTS[name]
+    assert run.status == guest.expected_exit, run.describe()
+    assert run.output.rstrip().endswith(f"exit: {'PASS' if guest.expected_exit == 0 else 'FAIL'} "
+                                        f"{guest.expected_exit}"), run.describe()
+
+
+def _first_difference(expected: str, actual: str) -> str:
+    diff = difflib.unified_diff(expected.splitlines(), actual.splitlines(),
+                                "qemu", "pyqemu", n=2, lineterm="")
+    return "\n".join(list(diff)[:40])
+
+
+@pytest.mark.parametrize("name", GUEST_NAMES)
+def test_guest_matches_qemu(name, qemu_runs, pyqemu_run):
+    reference = qemu_runs(name)
+    ours = pyqemu_run(name)
+    assert ours.status is not None, f"pyqemu timed out\n{ours.describe()}"
+    assert ours.output == reference.output, (
+        f"UART output differs:\n{_first_difference(reference.output, ours.output)}\n"
+        f"{ours.describe()}")
+    assert ours.status == reference.status, ours.describe()
