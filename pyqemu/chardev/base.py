@@ -1,0 +1,43 @@
+"""Character devices: byte streams between a device (a UART) and the host.
+
+A backend writes what the guest sends, and hands what the host sends to a
+receiver. Input is read on a backend thread but delivered on the vCPU thread,
+through the EventQueue, because device state belongs to the vCPU thread.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from pyqemu.system.events import EventQueue
+
+Receiver = Callable[[bytes], None]
+
+
+class ChardevError(Exception):
+    """A backend could not be created; the message names the offending input."""
+
+
+class Chardev:
+    """Base backend: writes go nowhere, nothing is ever received."""
+
+    def __init__(self) -> None:
+        self._receiver: Receiver | None = None
+        self._events: EventQueue | None = None
+
+    def write(self, data: bytes) -> None:
+        """Guest to host. Never raises for a host-side failure (a closed pipe)."""
+
+    def attach(self, receiver: Receiver, events: EventQueue) -> None:
+        """Start delivering host input to `receiver`, on the vCPU thread."""
+        self._receiver = receiver
+        self._events = events
+
+    def _deliver(self, data: bytes) -> None:
+        """Called from a reader thread: queue `data` for the vCPU thread."""
+        receiver, events = self._receiver, self._events
+        if receiver is not None and events is not None and data:
+            events.post(lambda: receiver(data))
+
+    def close(self) -> None:
+        """Release host resources; safe to call more than once."""

@@ -1,0 +1,180 @@
+"""`-serial stdio` and `-serial mon:stdio` (what `-nographic` uses).
+
+Output goes to fd 1 unbuffered; input is read from fd 0 on a reader thread
+and handed to the vCPU thread. On a terminal, stdin is put into raw mode the
+way QEMU does it (no echo, no line editing, no CR/NL translation on input,
+output post-processing and signals kept), and the saved settings are put back
+when the chardev closes or the process exits, whatever the reason.
+
+With the multiplexer (`mux=True`), Ctrl-A is an escape key, as in QEMU:
+C-a x quits, C-a h prints the help, C-a C-a sends a literal C-a, C-a c would
+switch to the monitor; other escapes are swallowed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import termios
+import threading
+from typing import Callable
+
+from pyqemu.chardev.base import Chardev, Receiver
+from pyqemu.system.events import EventQueue
+
+ESCAPE = 0x01   # Ctrl-A
+
+# QEMU 7.2's text, byte for byte (lines end "\n\r" there).
+MUX_HELP = (
+    "\n\r"
+    "C-a h    print this help\n\r"
+    "C-a x    exit emulator\n\r"
+    "C-a s    save disk data back to file (if -snapshot)\n\r"
+    "C-a t    toggle console timestamps\n\r"
+    "C-a b    send break (magic sysrq)\n\r"
+    "C-a c    switch between console and monitor\n\r"
+    "C-a C-a  sends C-a\n\r"
+)
+MUX_TERMINATED = "QEMU: Terminated\n\r"
+MUX_NO_MONITOR = "QEMU: no monitor\n\r"
+
+
+class _RawTerminal:
+    """Raw mode on a tty fd, undone exactly once (close or interpreter exit)."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._saved: list | None = termios.tcgetattr(fd)
+        raw = termios.tcgetattr(fd)
+        iflag, oflag, cflag, lflag = 0, 1, 2, 3
+        raw[iflag] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
+                        | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)
+        raw[oflag] |= termios.OPOST
+        raw[lflag] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN)
+        raw[cflag] &= ~(termios.CSIZE | termios.PARENB)
+        raw[cflag] |= termios.CS8
+        raw[6][termios.VMIN] = 1
+        raw[6][termios.VTIME] = 0
+        termios.tcsetattr(fd, termios.TCSANOW, raw)
+        atexit.register(self.restore)
+
+    def restore(self) -> None:
+        saved, self._saved = self._saved, None
+        if saved is not None:
+            try:
+                termios.tcsetattr(self._fd, termios.TCSANOW, saved)
+            except (termios.error, OSError):
+                pass
+            atexit.unregister(self.restore)
+
+
+class StdioChardev(Chardev):
+    def __init__(self, mux: bool = False, *,
+                 on_quit: Callable[[], None] | None = None,
+                 on_monitor: Callable[[], None] | None = None,
+                 stdin_fd: int = 0, stdout_fd: int = 1):
+        """`on_quit` runs on the vCPU thread after C-a x; without it the process
+        exits at once with status 0, as QEMU does. `on_monitor` is C-a c."""
+        super().__init__()
+        self.mux = mux
+        self._on_quit = on_quit
+        self._on_monitor = on_monitor
+        self._in = stdin_fd
+        self._out = stdout_fd
+        self._write_lock = threading.Lock()
+        self._got_escape = False
+        self._terminal: _RawTerminal | None = None
+        self._reader: threading.Thread | None = None
+        self._closed = False
+
+    # -- output ----------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        with self._write_lock:
+            try:
+                while view:
+                    view = view[os.write(self._out, view):]
+            except OSError:
+                pass    # stdout closed (a pipe reader went away): drop, as QEMU does
+
+    # -- input -----------------------------------------------------------------
+
+    def attach(self, receiver: Receiver, events: EventQueue) -> None:
+        super().attach(receiver, events)
+        try:
+            is_tty = os.isatty(self._in)
+        except OSError:
+            is_tty = False
+        if is_tty and self._terminal is None:
+            try:
+                self._terminal = _RawTerminal(self._in)
+            except termios.error:
+                self._terminal = None      # e.g. not our controlling terminal
+        self._reader = threading.Thread(target=self._read_loop, name="chardev-stdio",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read_loop(self) -> None:
+        while not self._closed:
+            try:
+                chunk = os.read(self._in, 4096)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return      # EOF: the guest simply gets no more input
+            if self.mux:
+                chunk = self._mux_filter(chunk)
+            self._deliver(chunk)
+
+    def _mux_filter(self, chunk: bytes) -> bytes:
+        """Act on C-a escapes; return the bytes meant for the guest."""
+        out = bytearray()
+        for byte in chunk:
+            if self._got_escape:
+                self._got_escape = False
+                if byte == ESCAPE:
+                    out.append(byte)
+                else:
+                    self._deliver(bytes(out))
+                    out.clear()
+                    self._mux_command(byte)
+            elif byte == ESCAPE:
+                self._got_escape = True
+            else:
+                out.append(byte)
+        return bytes(out)
+
+    def _mux_command(self, key: int) -> None:
+        if key in (ord("h"), ord("?")):
+            self.write(MUX_HELP.encode())
+        elif key == ord("x"):
+            self.write(MUX_TERMINATED.encode())
+            self._quit()
+        elif key == ord("c"):
+            if self._on_monitor is not None and self._events is not None:
+                self._events.post(self._on_monitor)
+            else:
+                self.write(MUX_NO_MONITOR.encode())
+        # C-a s (commit -snapshot disks), t (timestamps), b (break) and unknown
+        # keys are swallowed: none of them has an effect here yet.
+
+    def _quit(self) -> None:
+        if self._on_quit is not None and self._events is not None:
+            self._events.post(self._on_quit)
+            return
+        self.close()
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        os._exit(0)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._terminal is not None:
+            self._terminal.restore()
+            self._terminal = None
