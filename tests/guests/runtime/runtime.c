@@ -79,6 +79,19 @@ void check64(const char *name, u64 got, u64 want)
     putchar_uart('\n');
 }
 
+void check_spec(const char *name, ulong got, ulong want)
+{
+    print("spec-only ");
+    print(name);
+    putchar_uart('=');
+    print_hex(got);
+    if (got != want) {
+        print(" MISMATCH want=");
+        print_hex(want);
+    }
+    putchar_uart('\n');
+}
+
 void check(const char *name, ulong got, ulong want)
 {
     print(name);
