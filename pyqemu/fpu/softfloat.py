@@ -148,32 +148,54 @@ def round_pack(fmt: Format, sign: int, m: int, e: int, rm: int) -> tuple[int, in
     sees the true position of the value between representable neighbours.
     """
     p = fmt.precision
-    n = m.bit_length()
-    q = e + n - p  # quantum if the exponent range were unbounded
-    tiny = q < fmt.q_min
-    if tiny:
-        q = fmt.q_min
+    q = e + m.bit_length() - p  # quantum if the exponent range were unbounded
+    q_min = fmt.q_min
+    if q < q_min:
+        return _round_pack_tiny(fmt, sign, m, e, rm)
     shift = q - e
-    flags = 0
     if shift <= 0:
-        mant = m << -shift
+        if q > fmt.q_max:
+            return _overflow(fmt, sign, rm)
+        # mant's hidden bit adds the 1 that turns (q - q_min) into the biased exponent.
+        return (sign << fmt.sign_shift) | (((q - q_min) << fmt.frac_bits) + (m << -shift)), 0
+    mant = m >> shift
+    rem = m & ((1 << shift) - 1)
+    if rem:
+        half = 1 << (shift - 1)
+        if rm == RNE:
+            up = rem > half or (rem == half and mant & 1)
+        else:
+            up = _rounds_up(sign, mant & 1, rem, half, rm)
+        if up:
+            mant += 1
+            if mant >> p:  # carried into the next binade
+                mant >>= 1
+                q += 1
+        flags = NX
     else:
-        mant = m >> shift
-        rem = m & ((1 << shift) - 1)
-        if rem:
-            flags = NX
-            if _rounds_up(sign, mant & 1, rem, 1 << (shift - 1), rm):
-                mant += 1
-                if mant >> p:  # carried into a new binade
-                    mant >>= 1
-                    q += 1
-            if tiny and (mant < fmt.hidden or _tiny_after_rounding(fmt, sign, m, e, rm)):
-                flags = NX | UF
+        flags = 0
     if q > fmt.q_max:
         return _overflow(fmt, sign, rm)
-    # mant's hidden bit, when present, adds the 1 that turns (q - q_min) into
-    # the biased exponent; subnormals have no hidden bit and exponent field 0.
-    return (sign << fmt.sign_shift) | (((q - fmt.q_min) << fmt.frac_bits) + mant), flags
+    return (sign << fmt.sign_shift) | (((q - q_min) << fmt.frac_bits) + mant), flags
+
+
+def _round_pack_tiny(fmt: Format, sign: int, m: int, e: int, rm: int) -> tuple[int, int]:
+    """round_pack for values below 2**e_min: the quantum is the subnormal one."""
+    shift = fmt.q_min - e
+    if shift <= 0:
+        return (sign << fmt.sign_shift) | (m << -shift), 0  # exact subnormal
+    mant = m >> shift
+    rem = m & ((1 << shift) - 1)
+    if not rem:
+        return (sign << fmt.sign_shift) | mant, 0
+    if _rounds_up(sign, mant & 1, rem, 1 << (shift - 1), rm):
+        mant += 1  # may become the smallest normal: the encoding carries naturally
+    flags = NX
+    # Tininess after rounding (RISC-V): underflow unless the value rounded to
+    # full precision with unbounded exponent reaches 2**e_min.
+    if mant < fmt.hidden or _tiny_after_rounding(fmt, sign, m, e, rm):
+        flags = NX | UF
+    return (sign << fmt.sign_shift) | mant, flags
 
 
 def _tiny_after_rounding(fmt: Format, sign: int, m: int, e: int, rm: int) -> bool:
@@ -197,110 +219,182 @@ def _sum(fmt: Format, sa: int, ma: int, xa: int, sb: int, mb: int, xb: int, rm: 
     """Correctly rounded (-1)**sa*ma*2**xa + (-1)**sb*mb*2**xb (both finite)."""
     if xa >= xb:
         e = xb
-        va = ma << (xa - xb)
-        vb = mb
+        ma <<= xa - xb
     else:
         e = xa
-        va = ma
-        vb = mb << (xb - xa)
-    total = (-va if sa else va) + (-vb if sb else vb)
-    if total > 0:
-        return round_pack(fmt, 0, total, e, rm)
-    if total < 0:
-        return round_pack(fmt, 1, -total, e, rm)
+        mb <<= xb - xa
+    if sa == sb:
+        total = ma + mb
+        sign = sa
+    else:
+        total = ma - mb
+        sign = sa
+        if total < 0:
+            total = -total
+            sign = sb
+    if total:
+        return round_pack(fmt, sign, total, e, rm)
     # IEEE 754 section 6.3: an exact zero sum is -0 only in roundTowardNegative,
     # except that x + x keeps the sign of x (zeros of the same sign).
-    if sa == sb and ma == 0 and mb == 0:
+    if sa == sb:
         return sa << fmt.sign_shift, 0
     return (fmt.sign_bit if rm == RDN else 0), 0
 
 
 def add(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
-    if fmt is F64 and rm == RNE:
-        r = _fast_f64_add(a, b)
-        if r is not None:
-            return r
+    if rm == RNE:
+        if fmt is F64:
+            # Inlined _fast_f64_add (this is the hottest call of all).
+            if (a & _F64_MAG) < _F64_INF and (b & _F64_MAG) < _F64_INF:
+                x = _unpack_d(_pack_q(a))[0]
+                y = _unpack_d(_pack_q(b))[0]
+                s = x + y
+                if -_F64_SAFE_BIG < s < _F64_SAFE_BIG:
+                    yv = s - x
+                    return _unpack_q(_pack_d(s))[0], (NX if (x - (s - yv)) + (y - yv) else 0)
+        elif fmt is F32:
+            r = _fast_f32_add(a, b)
+            if r is not None:
+                return r
     return _add(fmt, a, b, rm)
 
 
 def sub(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
     # NaN results ignore the sign, so flipping b's sign is safe for NaNs too.
-    b ^= fmt.sign_bit
-    if fmt is F64 and rm == RNE:
-        r = _fast_f64_add(a, b)
-        if r is not None:
-            return r
-    return _add(fmt, a, b, rm)
+    return add(fmt, a, b ^ fmt.sign_bit, rm)
+
+
+def _add_special(fmt: Format, a: int, b: int) -> tuple[int, int]:
+    """a + b when either is infinite or NaN."""
+    ma, mb, inf = a & fmt.mag_mask, b & fmt.mag_mask, fmt.inf
+    if ma > inf or mb > inf:
+        return _nan_result(fmt, a, b)
+    if ma == inf and mb == inf and a != b:
+        return fmt.canonical_nan, NV  # inf - inf
+    return (a if ma == inf else b), 0
 
 
 def _add(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
-    mag_mask, inf = fmt.mag_mask, fmt.inf
-    ma, mb = a & mag_mask, b & mag_mask
-    sa, sb = a >> fmt.sign_shift, b >> fmt.sign_shift
+    mag_mask = fmt.mag_mask
+    inf = fmt.inf
+    ma = a & mag_mask
+    mb = b & mag_mask
     if ma >= inf or mb >= inf:
-        if ma > inf or mb > inf:
-            return _nan_result(fmt, a, b)
-        if ma == inf and mb == inf and sa != sb:
-            return fmt.canonical_nan, NV  # inf - inf
-        return (a if ma == inf else b), 0
-    ma, xa = _decode(fmt, ma)
-    mb, xb = _decode(fmt, mb)
-    return _sum(fmt, sa, ma, xa, sb, mb, xb, rm)
+        return _add_special(fmt, a, b)
+    # Inlined _decode: biased exponent 0 (subnormal) scales like exponent 1.
+    fb = fmt.frac_bits
+    xa = ma >> fb
+    if xa:
+        ma = (ma & fmt.frac_mask) | fmt.hidden
+    else:
+        xa = 1
+    xb = mb >> fb
+    if xb:
+        mb = (mb & fmt.frac_mask) | fmt.hidden
+    else:
+        xb = 1
+    return _sum(fmt, a >> fmt.sign_shift, ma, xa + fmt.q_min - 1,
+                b >> fmt.sign_shift, mb, xb + fmt.q_min - 1, rm)
 
 
 def mul(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
-    if fmt is F64 and rm == RNE:
-        r = _fast_f64_mul(a, b)
-        if r is not None:
-            return r
+    if rm == RNE:
+        if fmt is F64:
+            r = _fast_f64_mul(a, b)
+            if r is not None:
+                return r
+        elif fmt is F32:
+            r = _fast_f32_mul(a, b)
+            if r is not None:
+                return r
     return _mul(fmt, a, b, rm)
 
 
+def _mul_special(fmt: Format, a: int, b: int) -> tuple[int, int]:
+    """a * b when either is infinite or NaN."""
+    ma, mb, inf = a & fmt.mag_mask, b & fmt.mag_mask, fmt.inf
+    if ma > inf or mb > inf:
+        return _nan_result(fmt, a, b)
+    if ma == 0 or mb == 0:
+        return fmt.canonical_nan, NV  # inf * 0
+    return ((a ^ b) & fmt.sign_bit) | inf, 0
+
+
 def _mul(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
-    mag_mask, inf = fmt.mag_mask, fmt.inf
-    ma, mb = a & mag_mask, b & mag_mask
-    sign = (a ^ b) >> fmt.sign_shift
+    mag_mask = fmt.mag_mask
+    inf = fmt.inf
+    ma = a & mag_mask
+    mb = b & mag_mask
     if ma >= inf or mb >= inf:
-        if ma > inf or mb > inf:
-            return _nan_result(fmt, a, b)
-        if ma == 0 or mb == 0:
-            return fmt.canonical_nan, NV  # inf * 0
-        return (sign << fmt.sign_shift) | inf, 0
+        return _mul_special(fmt, a, b)
+    sign = (a ^ b) >> fmt.sign_shift
     if ma == 0 or mb == 0:
         return sign << fmt.sign_shift, 0
-    ma, xa = _decode(fmt, ma)
-    mb, xb = _decode(fmt, mb)
-    return round_pack(fmt, sign, ma * mb, xa + xb, rm)
+    fb = fmt.frac_bits
+    xa = ma >> fb
+    if xa:
+        ma = (ma & fmt.frac_mask) | fmt.hidden
+    else:
+        xa = 1
+    xb = mb >> fb
+    if xb:
+        mb = (mb & fmt.frac_mask) | fmt.hidden
+    else:
+        xb = 1
+    return round_pack(fmt, sign, ma * mb, xa + xb + 2 * (fmt.q_min - 1), rm)
 
 
 def div(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
-    if fmt is F64 and rm == RNE:
-        r = _fast_f64_div(a, b)
-        if r is not None:
-            return r
+    if rm == RNE:
+        if fmt is F64:
+            r = _fast_f64_div(a, b)
+            if r is not None:
+                return r
+        elif fmt is F32:
+            r = _fast_f32_div(a, b)
+            if r is not None:
+                return r
     return _div(fmt, a, b, rm)
 
 
-def _div(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
-    mag_mask, inf = fmt.mag_mask, fmt.inf
-    ma, mb = a & mag_mask, b & mag_mask
-    sign = (a ^ b) >> fmt.sign_shift
-    if ma >= inf or mb >= inf:
-        if ma > inf or mb > inf:
-            return _nan_result(fmt, a, b)
-        if ma == inf and mb == inf:
+def _div_special(fmt: Format, a: int, b: int) -> tuple[int, int]:
+    """a / b when either is infinite or NaN, or b is zero."""
+    ma, mb, inf = a & fmt.mag_mask, b & fmt.mag_mask, fmt.inf
+    sign_bit = (a ^ b) & fmt.sign_bit
+    if ma > inf or mb > inf:
+        return _nan_result(fmt, a, b)
+    if ma == inf:
+        if mb == inf:
             return fmt.canonical_nan, NV  # inf / inf
-        if ma == inf:
-            return (sign << fmt.sign_shift) | inf, 0
-        return sign << fmt.sign_shift, 0  # finite / inf
-    if mb == 0:
-        if ma == 0:
-            return fmt.canonical_nan, NV  # 0 / 0
-        return (sign << fmt.sign_shift) | inf, DZ
+        return sign_bit | inf, 0
+    if mb == inf:
+        return sign_bit, 0  # finite / inf
+    if ma == 0:
+        return fmt.canonical_nan, NV  # 0 / 0
+    return sign_bit | inf, DZ  # finite non-zero / 0
+
+
+def _div(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
+    mag_mask = fmt.mag_mask
+    inf = fmt.inf
+    ma = a & mag_mask
+    mb = b & mag_mask
+    if ma >= inf or mb >= inf or mb == 0:
+        return _div_special(fmt, a, b)
+    sign = (a ^ b) >> fmt.sign_shift
     if ma == 0:
         return sign << fmt.sign_shift, 0
-    ma, xa = _decode(fmt, ma)
-    mb, xb = _decode(fmt, mb)
+    fb = fmt.frac_bits
+    xa = ma >> fb
+    if xa:
+        ma = (ma & fmt.frac_mask) | fmt.hidden
+    else:
+        xa = 1
+    xb = mb >> fb
+    if xb:
+        mb = (mb & fmt.frac_mask) | fmt.hidden
+    else:
+        xb = 1
     # Enough quotient bits for the precision plus guard and round bits; the
     # remainder becomes the sticky bit.
     k = fmt.precision + 2 + mb.bit_length() - ma.bit_length()
@@ -311,10 +405,15 @@ def _div(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
 
 
 def sqrt(fmt: Format, a: int, rm: int) -> tuple[int, int]:
-    if fmt is F64 and rm == RNE:
-        r = _fast_f64_sqrt(a)
-        if r is not None:
-            return r
+    if rm == RNE:
+        if fmt is F64:
+            r = _fast_f64_sqrt(a)
+            if r is not None:
+                return r
+        elif fmt is F32:
+            r = _fast_f32_sqrt(a)
+            if r is not None:
+                return r
     return _sqrt(fmt, a, rm)
 
 
@@ -344,26 +443,58 @@ def _sqrt(fmt: Format, a: int, rm: int) -> tuple[int, int]:
 def muladd(fmt: Format, a: int, b: int, c: int, rm: int,
            negate_product: bool = False, negate_addend: bool = False) -> tuple[int, int]:
     """(+-a*b) +- c with a single rounding (fmadd/fmsub/fnmsub/fnmadd)."""
-    mag_mask, inf = fmt.mag_mask, fmt.inf
-    ma, mb, mc = a & mag_mask, b & mag_mask, c & mag_mask
+    if rm == RNE and fmt is F32:
+        r = _fast_f32_muladd(a, b, c, negate_product, negate_addend)
+        if r is not None:
+            return r
+    return _muladd(fmt, a, b, c, rm, negate_product, negate_addend)
+
+
+def _muladd_special(fmt: Format, a: int, b: int, c: int, sp: int, sc: int) -> tuple[int, int]:
+    """The fused multiply-add when any operand is infinite or NaN."""
+    ma, mb, mc, inf = a & fmt.mag_mask, b & fmt.mag_mask, c & fmt.mag_mask, fmt.inf
+    nan, flags = _nan_result(fmt, a, b, c)
+    # inf * 0 is invalid even when the addend is a quiet NaN (IEEE 754 section 7.2(c)).
+    if (ma == inf and mb == 0) or (ma == 0 and mb == inf):
+        return nan, NV
+    if ma > inf or mb > inf or mc > inf:
+        return nan, flags
+    if ma == inf or mb == inf:
+        if mc == inf and sc != sp:
+            return nan, NV  # inf - inf
+        return (sp << fmt.sign_shift) | inf, 0
+    return (sc << fmt.sign_shift) | inf, 0
+
+
+def _muladd(fmt: Format, a: int, b: int, c: int, rm: int,
+            negate_product: bool, negate_addend: bool) -> tuple[int, int]:
+    mag_mask = fmt.mag_mask
+    inf = fmt.inf
+    ma = a & mag_mask
+    mb = b & mag_mask
+    mc = c & mag_mask
     sp = ((a ^ b) >> fmt.sign_shift) ^ negate_product
     sc = (c >> fmt.sign_shift) ^ negate_addend
     if ma >= inf or mb >= inf or mc >= inf:
-        nan, flags = _nan_result(fmt, a, b, c)
-        # inf * 0 is invalid even when the addend is a quiet NaN (IEEE 754 section 7.2(c)).
-        if (ma == inf and mb == 0) or (ma == 0 and mb == inf):
-            return nan, NV
-        if ma > inf or mb > inf or mc > inf:
-            return nan, flags
-        if ma == inf or mb == inf:
-            if mc == inf and sc != sp:
-                return nan, NV  # inf - inf
-            return (sp << fmt.sign_shift) | inf, 0
-        return (sc << fmt.sign_shift) | inf, 0
-    ma, xa = _decode(fmt, ma)
-    mb, xb = _decode(fmt, mb)
-    mc, xc = _decode(fmt, mc)
-    return _sum(fmt, sp, ma * mb, xa + xb, sc, mc, xc, rm)
+        return _muladd_special(fmt, a, b, c, sp, sc)
+    fb = fmt.frac_bits
+    xa = ma >> fb
+    if xa:
+        ma = (ma & fmt.frac_mask) | fmt.hidden
+    else:
+        xa = 1
+    xb = mb >> fb
+    if xb:
+        mb = (mb & fmt.frac_mask) | fmt.hidden
+    else:
+        xb = 1
+    xc = mc >> fb
+    if xc:
+        mc = (mc & fmt.frac_mask) | fmt.hidden
+    else:
+        xc = 1
+    bias = fmt.q_min - 1
+    return _sum(fmt, sp, ma * mb, xa + xb + 2 * bias, sc, mc, xc + bias, rm)
 
 
 def _order_key(fmt: Format, a: int) -> int:
@@ -502,68 +633,51 @@ def convert(src_fmt: Format, dst_fmt: Format, a: int, rm: int) -> tuple[int, int
 
 
 # ---------------------------------------------------------------------------
-# binary64 round-to-nearest-even fast paths on the host's IEEE doubles.
+# Round-to-nearest-even fast paths on the host's IEEE doubles.
 #
 # Python floats are IEEE binary64 with RNE arithmetic, so the result bits of
 # + - * / sqrt are exactly right whenever the inputs and the output are
 # ordinary finite numbers; what the host cannot tell us is the flags.  Each
 # fast path therefore only takes the cases where it can prove the flags cheaply
-# and returns None otherwise (the exact integer path then decides).
+# (error-free transformations: TwoSum, Dekker's TwoProduct) and returns None
+# otherwise, and the exact integer path decides.
+#
+# binary32 goes through doubles too: its products are exact in binary64, and
+# rounding a binary64 sum, quotient or root to binary32 gives the correctly
+# rounded binary32 result because 53 >= 2*24 + 2 (Figueroa, "When is double
+# rounding innocuous?", 1995).  Results below 2**-126 (possible underflow) or
+# near overflow take the exact path.
 
 _pack_d = struct.Struct("<d").pack
 _unpack_d = struct.Struct("<d").unpack
 _pack_q = struct.Struct("<Q").pack
 _unpack_q = struct.Struct("<Q").unpack
+_pack_f = struct.Struct("<f").pack
+_unpack_f = struct.Struct("<f").unpack
+_pack_i = struct.Struct("<I").pack
+_unpack_i = struct.Struct("<I").unpack
 _F64_INF = F64.inf
 _F64_MAG = F64.mag_mask
-_F64_MIN_NORMAL = 2.0 ** -1022
 _F64_SAFE_BIG = 2.0 ** 1000  # far enough below overflow for the error terms
 _F64_SAFE_SMALL = 2.0 ** -960  # far enough above underflow for the error terms
 _SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp splitting constant
-
-
-def _bits_to_float(a: int) -> float:
-    return _unpack_d(_pack_q(a))[0]
-
-
-def _float_to_bits(x: float) -> int:
-    return _unpack_q(_pack_d(x))[0]
-
-
-def _fast_f64_add(a: int, b: int):
-    # Finite, non-zero inputs only (NaN/inf/zero signs are left to the exact path).
-    ma = a & _F64_MAG
-    mb = b & _F64_MAG
-    if not (0 < ma < _F64_INF and 0 < mb < _F64_INF):
-        return None
-    x = _unpack_d(_pack_q(a))[0]
-    y = _unpack_d(_pack_q(b))[0]
-    s = x + y
-    # |s| below 2**1000: no overflow in s nor in TwoSum's intermediate terms.
-    if not (0.0 < abs(s) < _F64_SAFE_BIG):
-        return None
-    # Knuth's TwoSum: err is exactly (x + y) - s when nothing overflows.
-    yv = s - x
-    err = (x - (s - yv)) + (y - yv)
-    # A sum of binary64 numbers that lands below the normal range is exact
-    # (every operand is a multiple of the smallest subnormal), so UF never arises.
-    return _unpack_q(_pack_d(s))[0], (NX if err != 0.0 else 0)
+_F32_INF = F32.inf
+_F32_MAG = F32.mag_mask
+_F32_MIN_NORMAL = 2.0 ** -126
+# Values at or above this round to infinity in binary32 (max finite + half an ulp).
+_F32_OVERFLOW_EDGE = (2.0 - 2.0 ** -24) * 2.0 ** 127
 
 
 def _fast_f64_mul(a: int, b: int):
-    ma = a & _F64_MAG
-    mb = b & _F64_MAG
-    if not (0 < ma < _F64_INF and 0 < mb < _F64_INF):
+    if (a & _F64_MAG) >= _F64_INF or (b & _F64_MAG) >= _F64_INF:
         return None
     x = _unpack_d(_pack_q(a))[0]
     y = _unpack_d(_pack_q(b))[0]
     p = x * y
-    ax = abs(x)
-    ay = abs(y)
     # Dekker's TwoProduct needs the inputs splittable without overflow and the
     # product's low part representable without underflow.
-    if not (_F64_SAFE_SMALL < abs(p) < _F64_SAFE_BIG and ax < _F64_SAFE_BIG and ay < _F64_SAFE_BIG
-            and ax > _F64_SAFE_SMALL and ay > _F64_SAFE_SMALL):
+    if not (_F64_SAFE_SMALL < abs(p) < _F64_SAFE_BIG and _F64_SAFE_SMALL < abs(x) < _F64_SAFE_BIG
+            and _F64_SAFE_SMALL < abs(y) < _F64_SAFE_BIG):
         return None
     t = _SPLITTER * x
     xh = t - (t - x)
@@ -572,25 +686,24 @@ def _fast_f64_mul(a: int, b: int):
     yh = t - (t - y)
     yl = y - yh
     err = ((xh * yh - p) + xh * yl + xl * yh) + xl * yl
-    return _unpack_q(_pack_d(p))[0], (NX if err != 0.0 else 0)
+    return _unpack_q(_pack_d(p))[0], (NX if err else 0)
 
 
 def _fast_f64_div(a: int, b: int):
-    ma = a & _F64_MAG
-    mb = b & _F64_MAG
-    if not (0 < ma < _F64_INF and 0 < mb < _F64_INF):
+    if (a & _F64_MAG) >= _F64_INF or (b & _F64_MAG) >= _F64_INF:
         return None
     x = _unpack_d(_pack_q(a))[0]
     y = _unpack_d(_pack_q(b))[0]
-    q = x / y
-    aq = abs(q)
-    ay = abs(y)
-    if not (_F64_SAFE_SMALL < aq < _F64_SAFE_BIG and _F64_SAFE_SMALL < ay < _F64_SAFE_BIG
-            and _F64_SAFE_SMALL < abs(x) < _F64_SAFE_BIG):
+    if not (_F64_SAFE_SMALL < abs(x) < _F64_SAFE_BIG and _F64_SAFE_SMALL < abs(y) < _F64_SAFE_BIG):
         return None
-    # q is exact iff q*y == x exactly: compute the residual x - q*y with
-    # TwoProduct (q*y = ph + pl exactly); it is zero iff ph == x and pl == 0.
+    q = x / y
+    if not _F64_SAFE_SMALL < abs(q) < _F64_SAFE_BIG:
+        return None
+    # q is exact iff q*y == x exactly.  If the rounded product already differs
+    # from x it is not; otherwise TwoProduct's low part decides.
     ph = q * y
+    if ph != x:
+        return _unpack_q(_pack_d(q))[0], NX
     t = _SPLITTER * q
     qh = t - (t - q)
     ql = q - qh
@@ -598,8 +711,7 @@ def _fast_f64_div(a: int, b: int):
     yh = t - (t - y)
     yl = y - yh
     pl = ((qh * yh - ph) + qh * yl + ql * yh) + ql * yl
-    exact = ph == x and pl == 0.0
-    return _unpack_q(_pack_d(q))[0], (0 if exact else NX)
+    return _unpack_q(_pack_d(q))[0], (NX if pl else 0)
 
 
 def _fast_f64_sqrt(a: int):
@@ -610,10 +722,86 @@ def _fast_f64_sqrt(a: int):
     if x < _F64_SAFE_SMALL:
         return None
     r = math.sqrt(x)
+    ph = r * r
+    if ph != x:
+        return _unpack_q(_pack_d(r))[0], NX
     t = _SPLITTER * r
     rh = t - (t - r)
     rl = r - rh
-    ph = r * r
     pl = ((rh * rh - ph) + 2.0 * rh * rl) + rl * rl
-    exact = ph == x and pl == 0.0
-    return _unpack_q(_pack_d(r))[0], (0 if exact else NX)
+    return _unpack_q(_pack_d(r))[0], (NX if pl else 0)
+
+
+def _f32_result(r: float, inexact: bool):
+    """Round the double r to binary32; None when underflow or overflow is possible.
+
+    r == 0 is an exact zero whose sign the host already got right."""
+    ar = abs(r)
+    if not (_F32_MIN_NORMAL <= ar < _F32_OVERFLOW_EDGE or r == 0.0):
+        return None
+    packed = _pack_f(r)
+    if inexact or _unpack_f(packed)[0] != r:
+        return _unpack_i(packed)[0], NX
+    return _unpack_i(packed)[0], 0
+
+
+def _fast_f32_add(a: int, b: int):
+    if (a & _F32_MAG) >= _F32_INF or (b & _F32_MAG) >= _F32_INF:
+        return None
+    x = _unpack_f(_pack_i(a))[0]
+    y = _unpack_f(_pack_i(b))[0]
+    s = x + y
+    yv = s - x
+    return _f32_result(s, (x - (s - yv)) + (y - yv) != 0.0)
+
+
+def _fast_f32_mul(a: int, b: int):
+    if (a & _F32_MAG) >= _F32_INF or (b & _F32_MAG) >= _F32_INF:
+        return None
+    # 24x24-bit products are exact in binary64.
+    return _f32_result(_unpack_f(_pack_i(a))[0] * _unpack_f(_pack_i(b))[0], False)
+
+
+def _fast_f32_div(a: int, b: int):
+    if (a & _F32_MAG) >= _F32_INF or not 0 < (b & _F32_MAG) < _F32_INF:
+        return None
+    x = _unpack_f(_pack_i(a))[0]
+    y = _unpack_f(_pack_i(b))[0]
+    r = _f32_result(x / y, False)
+    if r is None or r[1]:
+        return r
+    # The binary32 quotient f is exact iff f*y == x; f*y is exact in binary64.
+    f = _unpack_f(_pack_i(r[0]))[0]
+    return (r[0], 0) if f * y == x else (r[0], NX)
+
+
+def _fast_f32_sqrt(a: int):
+    if not 0 < a < _F32_INF:
+        return None
+    x = _unpack_f(_pack_i(a))[0]
+    r = _f32_result(math.sqrt(x), False)
+    if r is None or r[1]:
+        return r
+    f = _unpack_f(_pack_i(r[0]))[0]
+    return (r[0], 0) if f * f == x else (r[0], NX)
+
+
+def _fast_f32_muladd(a: int, b: int, c: int, negate_product: bool, negate_addend: bool):
+    if (a & _F32_MAG) >= _F32_INF or (b & _F32_MAG) >= _F32_INF or (c & _F32_MAG) >= _F32_INF:
+        return None
+    p = _unpack_f(_pack_i(a))[0] * _unpack_f(_pack_i(b))[0]  # exact
+    z = _unpack_f(_pack_i(c))[0]
+    if negate_product:
+        p = -p
+    if negate_addend:
+        z = -z
+    s = p + z
+    zv = s - p
+    err = (p - (s - zv)) + (z - zv)
+    if err:
+        # s is the double nearest to p + z; rounding s instead of p + z to
+        # binary32 is only wrong when s sits exactly on a binary32 midpoint.
+        if _unpack_q(_pack_d(s))[0] & 0x1FFFFFFF == 0x10000000:
+            return None
+        return _f32_result(s, True)
+    return _f32_result(s, False)

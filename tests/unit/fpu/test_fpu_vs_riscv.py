@@ -43,8 +43,8 @@ def ours(op: Op, pfmt: PeerFmt, rm: int, a: int, b: int, c: int, impl=sf) -> tup
     if op == Op.SQRT:
         return impl.sqrt(fmt, a, rm)
     if op in (Op.MADD, Op.MSUB, Op.NMSUB, Op.NMADD):
-        return sf.muladd(fmt, a, b, c, rm, negate_product=op in (Op.NMSUB, Op.NMADD),
-                         negate_addend=op in (Op.MSUB, Op.NMADD))
+        return impl.muladd(fmt, a, b, c, rm, negate_product=op in (Op.NMSUB, Op.NMADD),
+                           negate_addend=op in (Op.MSUB, Op.NMADD))
     if op == Op.MIN:
         return sf.min_(fmt, a, b)
     if op == Op.MAX:
@@ -119,30 +119,39 @@ def test_arithmetic(riscv_peer, op, pfmt):
     check_against_peer(riscv_peer, cases)
 
 
-@pytest.mark.parametrize("op", [Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.SQRT], ids=lambda o: o.name)
-def test_binary64_exact_path_in_rne(riscv_peer, op):
-    """binary64 RNE normally takes the host-float fast path; check the exact
-    integer path it falls back to on its own, on the same kind of operands."""
-    class ExactOnly:
-        add = staticmethod(sf._add)
-        sub = staticmethod(lambda fmt, a, b, rm: sf._add(fmt, a, b ^ fmt.sign_bit, rm))
-        mul = staticmethod(sf._mul)
-        div = staticmethod(sf._div)
-        sqrt = staticmethod(sf._sqrt)
-    rng = rng_for("exact", op)
-    fmt = sf.F64
+class ExactPathOnly:
+    """softfloat's exact integer paths, without the host-float fast paths."""
+    add = staticmethod(sf._add)
+    sub = staticmethod(lambda fmt, a, b, rm: sf._add(fmt, a, b ^ fmt.sign_bit, rm))
+    mul = staticmethod(sf._mul)
+    div = staticmethod(sf._div)
+    sqrt = staticmethod(sf._sqrt)
+    muladd = staticmethod(lambda fmt, a, b, c, rm, negate_product, negate_addend:
+                          sf._muladd(fmt, a, b, c, rm, negate_product, negate_addend))
+
+
+@pytest.mark.parametrize("pfmt", [PeerFmt.S, PeerFmt.D], ids=["S", "D"])
+@pytest.mark.parametrize("op", [Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.SQRT, Op.MADD],
+                         ids=lambda o: o.name)
+def test_exact_path_in_rne(riscv_peer, op, pfmt):
+    """binary32/64 RNE normally take the host-float fast paths; check the exact
+    integer paths they fall back to on their own, on the same kind of operands."""
+    rng = rng_for("exact", op, pfmt)
+    fmt = FORMATS[pfmt]
     cases = []
     for _ in range(CASES_PER_MODE):
+        c = 0
         if op == Op.SQRT:
             a, b = operands.any_operand(rng, fmt) & fmt.mag_mask, 0
-        elif op == Op.MUL:
+        elif op in (Op.MUL, Op.MADD):
             a, b = operands.mul_pair(rng, fmt)
+            c = operands.near(rng, fmt, a, fmt.precision * 2)
         elif op == Op.DIV:
             a, b = operands.div_pair(rng, fmt)
         else:
             a, b = operands.add_pair(rng, fmt)
-        cases.append((op, PeerFmt.D, sf.RNE, a, b, 0))
-    check_against_peer(riscv_peer, cases, impl=ExactOnly)
+        cases.append((op, pfmt, sf.RNE, a, b, c))
+    check_against_peer(riscv_peer, cases, impl=ExactPathOnly)
 
 
 @pytest.mark.parametrize("pfmt", ALL_FORMATS, ids=FMT_IDS)

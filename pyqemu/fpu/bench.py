@@ -1,0 +1,58 @@
+"""Per-operation cost of pyqemu.fpu.softfloat: python -m pyqemu.fpu.bench
+
+Operands are typical normal numbers (what guest code mostly computes on);
+prints nanoseconds per call for each operation, format and rounding mode.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+from pyqemu.fpu import softfloat as sf
+
+
+def _operands(fmt: sf.Format, count: int, rng: random.Random) -> list[int]:
+    # Exponents within a few hundred binades of 1: no overflow or underflow.
+    spread = min(fmt.bias // 2, 200)
+    out = []
+    for _ in range(count):
+        exp = fmt.bias + rng.randrange(-spread, spread)
+        out.append((rng.getrandbits(1) << fmt.sign_shift) | (exp << fmt.frac_bits)
+                   | rng.getrandbits(fmt.frac_bits))
+    return out
+
+
+def _time_ns(call, args: list[tuple], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        for a in args:
+            call(*a)
+        best = min(best, (time.perf_counter_ns() - start) / len(args))
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    count = 20000
+    rng = random.Random(1)
+    rows = []
+    for fmt in (sf.F64, sf.F32):
+        xs, ys, zs = (_operands(fmt, count, rng) for _ in range(3))
+        for rm_name, rm in (("RNE", sf.RNE), ("RTZ", sf.RTZ)):
+            binary = [(fmt, x, y, rm) for x, y in zip(xs, ys)]
+            rows.append((fmt.name, rm_name, "add", _time_ns(sf.add, binary)))
+            rows.append((fmt.name, rm_name, "mul", _time_ns(sf.mul, binary)))
+            rows.append((fmt.name, rm_name, "div", _time_ns(sf.div, binary)))
+            rows.append((fmt.name, rm_name, "fma", _time_ns(
+                sf.muladd, [(fmt, x, y, z, rm) for x, y, z in zip(xs, ys, zs)])))
+            rows.append((fmt.name, rm_name, "sqrt", _time_ns(
+                sf.sqrt, [(fmt, x & fmt.mag_mask, rm) for x in xs])))
+    for name, rm_name, op, ns in rows:
+        print(f"{name:9s} {rm_name} {op:5s} {ns:7.0f} ns/op")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
