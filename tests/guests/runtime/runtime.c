@@ -176,7 +176,9 @@ void m_trap_handler(struct trap_frame *f)
 
     if ((cause == CAUSE_USER_ECALL || cause == CAUSE_SUPERVISOR_ECALL)
         && f->regs[17] == ECALL_RETURN_TO_M) {
+        /* back in M with interrupts off, as before run_in_mode */
         csr_set(mstatus, MSTATUS_MPP);
+        csr_clear(mstatus, MSTATUS_MPIE);
         csr_write(mepc, (ulong)resume_m);
         return;
     }
@@ -191,6 +193,7 @@ void m_trap_handler(struct trap_frame *f)
         last_trap.cause = cause;
         last_trap.tval = tval;
         last_trap.epc = epc;
+        last_trap.status = csr_read(mstatus);
         last_trap.count++;
         report('M', cause, tval, epc);
         if (trap_resume) {
@@ -230,6 +233,7 @@ void s_trap_handler(struct trap_frame *f)
         last_trap.cause = cause;
         last_trap.tval = tval;
         last_trap.epc = epc;
+        last_trap.status = csr_read(sstatus);
         last_trap.count++;
         report('S', cause, tval, epc);
         if (trap_resume) {

@@ -54,6 +54,7 @@ enum cause {
 #define UART0_BASE 0x10000000UL
 #define SIFIVE_TEST_BASE 0x100000UL
 #define CLINT_BASE 0x2000000UL
+#define CLINT_MSIP0 CLINT_BASE
 #define CLINT_MTIMECMP0 (CLINT_BASE + 0x4000)
 #define CLINT_MTIME (CLINT_BASE + 0xbff8)
 
@@ -84,6 +85,7 @@ void exit(int code) __attribute__((noreturn));
    with exit code 0x7f. */
 struct trap_record {
     ulong cause, tval, epc;
+    ulong status;   /* mstatus (or sstatus) as the handler found it */
     ulong count;
 };
 extern volatile struct trap_record last_trap;
