@@ -1,0 +1,494 @@
+"""A RISC-V hart: architectural state, the memory access paths (softmmu
+TLB, MMU, PMP), trap entry and return, interrupts, and its execution loop
+over translation blocks.
+
+The translated code (any backend) sees the register file `r` (x0-x31,
+f0-f31, then temporaries), the per-mode TLB dictionaries `tlb_r`/`tlb_w`
+for its fast path, and calls `load_slow`/`store_slow` on a miss.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ...memory.address_space import AddressSpace, GuestMemoryError
+from ...memory.region import RamRegion
+from . import csr as C
+from . import mmu
+from .csr import CSRFile
+from .pmp import PMP
+from .translate import FLAG_FS_SHIFT, EndBlock, Translator
+from .trap import ACCESS_FAULT, FETCH, LOAD, MISALIGNED, STORE, Cause, GuestTrap
+from .triggers import Triggers
+
+PAGE = 4096
+PAGE_MASK = ~(PAGE - 1)
+
+# Extensions in decode-table terms, and the ISA string the device tree shows.
+EXTENSIONS = {"I", "M", "A", "F", "D", "C", "CF", "CD", "Zicsr", "Zifencei", "Priv",
+              "Zba", "Zbb", "Zbs"}
+ISA_EXT_STRING = "imafdc_zicntr_zicsr_zifencei_zihpm_zba_zbb_zbs_sstc"
+
+_UNPACK = {(1, False): struct.Struct("<B"), (2, False): struct.Struct("<H"),
+           (4, False): struct.Struct("<I"), (8, False): struct.Struct("<Q"),
+           (1, True): struct.Struct("<b"), (2, True): struct.Struct("<h"),
+           (4, True): struct.Struct("<i"), (8, True): struct.Struct("<q")}
+
+# Interrupt priority order (privileged spec 3.1.9): MEI, MSI, MTI, SEI, SSI, STI.
+_IRQ_ORDER = (11, 3, 7, 9, 1, 5)
+
+
+class RISCVCPU:
+    def __init__(self, hart_id: int, xlen: int, bus: AddressSpace, *, clock=None,
+                 timebase=None, backend=None, sstc: bool = True, log=None):
+        self.hart_id = hart_id
+        self.xlen = xlen
+        self.xmask = (1 << xlen) - 1
+        self.bus = bus
+        self.clock = clock
+        self.timebase = timebase or (lambda: 0)   # the `time` CSR source (10 MHz ticks)
+        self.has_sstc = sstc
+        self.log = log
+        self.isa_string = f"rv{xlen}{ISA_EXT_STRING}"
+        self.misa = ((2 if xlen == 64 else 1) << (xlen - 2)) | sum(
+            1 << (ord(ch) - ord("A")) for ch in "ACDFIMSU")
+        self.pmp = PMP(xlen)
+        self.triggers = Triggers(xlen)
+        self.translator = Translator(xlen, EXTENSIONS)
+        if backend is None:
+            from ...accel.tcg.interp import InterpBackend
+            backend = InterpBackend()
+        self.backend = backend
+        self.r = [0] * (64 + 1024)       # GPRs, FPRs, block temporaries
+        self.csrs = CSRFile(self)
+        self._stimecmp_timer = clock.timer(self._update_stip) if (clock and sstc) else None
+        self.reset()
+
+    # -- reset ------------------------------------------------------------------
+    def reset(self, pc: int = 0x1000) -> None:
+        self.r[:64] = [0] * 64
+        self.pc = pc
+        self.priv = 3
+        self.mstatus = C.UXL_SXL_64 if self.xlen == 64 else 0
+        self.medeleg = self.mideleg = 0
+        self.mie = 0
+        self.mip_sw = 0        # bits software wrote (SSIP, STIP, SEIP)
+        self.mip_hw = 0        # bits devices drive (MSIP, MTIP, MEIP, SEIP, Sstc's STIP)
+        self.mip = 0
+        self.mtvec = self.stvec = 0
+        self.mepc = self.sepc = self.mcause = self.scause = self.mtval = self.stval = 0
+        self.mscratch = self.sscratch = 0
+        self.satp = 0
+        self.mcounteren = self.scounteren = self.mcountinhibit = 0
+        self.menvcfg = self.senvcfg = 0
+        self.stimecmp = self.xmask if self.xlen == 64 else (1 << 64) - 1
+        self.fflags = self.frm = 0
+        self.instret = 0
+        self.cycle_offset = 0
+        self.reservation = None
+        self.waiting = False
+        self.cur_insn = 0
+        self.tlbs: dict[tuple, tuple[dict, dict]] = {}
+        self.code_pages: dict[int, set] = {}
+        self.tb_cache: dict[tuple, object] = {}
+        self._fetch_page = None
+        self._update_mmu_state()
+
+    # -- state the code depends on -------------------------------------------------
+    def tb_flags(self) -> int:
+        return self.priv | (((self.mstatus >> C.FS_SHIFT) & 3) << FLAG_FS_SHIFT)
+
+    def _update_mmu_state(self) -> None:
+        """Select the TLBs for the current effective data privilege, SUM and MXR."""
+        priv = self.priv
+        if priv == 3 and self.mstatus & C.MPRV:
+            priv = (self.mstatus >> C.MPP_SHIFT) & 3
+        self.data_priv = priv
+        key = (priv, bool(self.mstatus & C.SUM), bool(self.mstatus & C.MXR))
+        pair = self.tlbs.get(key)
+        if pair is None:
+            pair = self.tlbs[key] = ({}, {})
+        self.tlb_r, self.tlb_w = pair
+        self._fetch_page = None
+
+    def flush_tlb(self) -> None:
+        for r, w in self.tlbs.values():
+            r.clear()
+            w.clear()
+        self._fetch_page = None
+
+    def flush_translations(self) -> None:
+        """Drop every translated block (fence.i, satp, sfence.vma, triggers)."""
+        self.tb_cache.clear()
+        self.code_pages.clear()
+
+    def set_fs_dirty(self) -> None:
+        self.mstatus |= C.FS
+
+    # -- CSR side effects ---------------------------------------------------------
+    def read_mstatus(self) -> int:
+        v = self.mstatus
+        if (v & C.FS) == C.FS:
+            v |= 1 << (self.xlen - 1)          # SD
+        return v & self.xmask
+
+    def write_mstatus(self, v: int, mask: int) -> None:
+        new = (self.mstatus & ~mask) | (v & mask)
+        if ((new >> C.MPP_SHIFT) & 3) == 2:     # MPP is WARL: 2 (H) does not exist
+            new = (new & ~C.MPP) | (self.mstatus & C.MPP)
+        self.mstatus = new
+        self._update_mmu_state()
+
+    def write_tvec(self, name: str, v: int) -> None:
+        if (v & 3) < 2:                          # modes >= 2 are reserved: keep the old value
+            setattr(self, name, v)
+
+    def write_mie(self, v: int) -> None:
+        self.mie = v
+
+    def write_mideleg(self, v: int) -> None:
+        self.mideleg = v
+
+    def write_mip(self, v: int, mask: int) -> None:
+        self.mip_sw = (self.mip_sw & ~mask) | (v & mask)
+        self._recompute_mip()
+
+    def _recompute_mip(self) -> None:
+        self.mip = self.mip_sw | self.mip_hw
+
+    def set_irq(self, bit: int, level: int) -> None:
+        """A device drives interrupt line `bit` of mip (MSIP, MTIP, MEIP, SEIP)."""
+        if level:
+            self.mip_hw |= 1 << bit
+        else:
+            self.mip_hw &= ~(1 << bit)
+        self._recompute_mip()
+        if level:
+            self.waiting = False if (self.mip & self.mie) else self.waiting
+
+    def write_satp(self, v: int) -> None:
+        if self.xlen == 32:
+            mode = v >> 31
+            v &= 0xFFFFFFFF
+        else:
+            mode = v >> 60
+            v &= (0xF << 60) | (0xFFFF << 44) | ((1 << 44) - 1)
+        if not mmu.satp_mode_supported(self.xlen, mode):
+            return                               # unsupported mode: the write is ignored
+        self.satp = v
+        self.flush_tlb()
+        self.flush_translations()
+
+    def write_menvcfg(self, v: int) -> None:
+        self.menvcfg = v
+        self._update_stip()
+
+    def write_stimecmp(self, v: int) -> None:
+        self.stimecmp = v
+        self._update_stip()
+
+    def _update_stip(self) -> None:
+        """Sstc: STIP follows time >= stimecmp while menvcfg.STCE is set."""
+        if not self.has_sstc:
+            return
+        timer = self._stimecmp_timer
+        if self.menvcfg & C.MENVCFG_STCE:
+            now = self.timebase()
+            if now >= self.stimecmp:
+                self.mip_hw |= C.STIP
+                if timer:
+                    timer.cancel()
+            else:
+                self.mip_hw &= ~C.STIP
+                if timer:
+                    # 10 MHz ticks -> ns; the callback re-evaluates.
+                    timer.arm_in((self.stimecmp - now) * 100)
+        else:
+            self.mip_hw &= ~C.STIP
+            if timer:
+                timer.cancel()
+        self._recompute_mip()
+
+    def pmp_write(self, fn, i, v) -> None:
+        fn(i, v)
+        self.flush_tlb()
+
+    def write_trigger(self, num: int, v: int) -> None:
+        self.triggers.write_csr(num, v)
+        self.flush_tlb()
+        self.flush_translations()
+
+    # counters
+    def read_instret(self) -> int:
+        return self.instret & 0xFFFFFFFFFFFFFFFF
+
+    def write_instret(self, v: int) -> None:
+        # The writing instruction itself retires after the write: compensate.
+        self.instret = v - 1
+
+    def read_cycle(self) -> int:
+        return (self.instret + self.cycle_offset) & 0xFFFFFFFFFFFFFFFF
+
+    def write_cycle(self, v: int) -> None:
+        self.cycle_offset = v - self.instret - 1
+
+    def read_time(self) -> int:
+        return self.timebase()
+
+    # -- memory: the slow paths and the TLB fill --------------------------------------
+    def translate_data(self, va: int, size: int, access: int) -> int:
+        priv = self.data_priv
+        if priv == 3 or self.satp == 0:
+            pa = va
+        else:
+            ms = self.mstatus
+            pa = mmu.translate(self, va, access, priv, bool(ms & C.SUM), bool(ms & C.MXR))
+        if not self.pmp.check(pa, size, access, priv):
+            raise GuestTrap(ACCESS_FAULT[access], va)
+        return pa
+
+    def _fill(self, va: int, pa: int, access: int, priv: int) -> None:
+        if self.triggers.any_mem:
+            return
+        m = self.bus.find(pa)
+        if m is None or not isinstance(m.region, RamRegion):
+            return
+        ppage = pa & PAGE_MASK
+        if ppage < m.base or ppage + PAGE > m.end:
+            return
+        if access == STORE and (m.region.readonly or (ppage >> 12) in self.code_pages):
+            return
+        if not self.pmp.page_allowed(ppage, access, priv):
+            return
+        entry = (m.region.mem, (ppage - m.base) - (va & PAGE_MASK))
+        (self.tlb_w if access == STORE else self.tlb_r)[va >> 12] = entry
+
+    def _access_check(self, va: int, size: int, access: int) -> int:
+        if self.triggers.any_mem and self.triggers.match_mem(va, size, access, self.data_priv):
+            raise GuestTrap(Cause.BREAKPOINT, va)
+        pa = self.translate_data(va, size, access)
+        self._fill(va, pa, access, self.data_priv)
+        return pa
+
+    def phys_read(self, pa: int, size: int, va: int | None = None) -> int:
+        try:
+            return self.bus.read(pa, size)
+        except GuestMemoryError:
+            raise GuestTrap(Cause.LOAD_ACCESS_FAULT, pa if va is None else va) from None
+
+    def phys_write(self, pa: int, size: int, value: int, va: int | None = None) -> None:
+        ppn = pa >> 12
+        if ppn in self.code_pages:
+            self._invalidate_code_page(ppn)
+        try:
+            self.bus.write(pa, size, value)
+        except GuestMemoryError:
+            raise GuestTrap(Cause.STORE_ACCESS_FAULT, pa if va is None else va) from None
+
+    def load_slow(self, va: int, size: int, signed: bool) -> int:
+        if va & (size - 1) and (va & 0xFFF) + size > PAGE:
+            # Misaligned across a page: check both pages before reading either.
+            first = PAGE - (va & 0xFFF)
+            pa0 = self._access_check(va, first, LOAD)
+            pa1 = self._access_check((va + first) & self.xmask, size - first, LOAD)
+            v = self.phys_read(pa0, first, va) | (self.phys_read(pa1, size - first, va + first) << (8 * first))
+        else:
+            pa = self._access_check(va, size, LOAD)
+            if va & (size - 1):
+                # Emulated misaligned access within a page: bytewise from the bus.
+                v = 0
+                for i in range(size):
+                    v |= self.phys_read(pa + i, 1, va) << (8 * i)
+            else:
+                v = self.phys_read(pa, size, va)
+        if signed and v >> (size * 8 - 1):
+            v -= 1 << (size * 8)
+        return v & ((1 << 64) - 1)
+
+    def store_slow(self, va: int, size: int, value: int) -> None:
+        value &= (1 << (8 * size)) - 1
+        if va & (size - 1) and (va & 0xFFF) + size > PAGE:
+            first = PAGE - (va & 0xFFF)
+            pa0 = self._access_check(va, first, STORE)
+            pa1 = self._access_check((va + first) & self.xmask, size - first, STORE)
+            for i in range(first):
+                self.phys_write(pa0 + i, 1, value >> (8 * i), va)
+            for i in range(size - first):
+                self.phys_write(pa1 + i, 1, value >> (8 * (first + i)), va)
+            return
+        pa = self._access_check(va, size, STORE)
+        if va & (size - 1):
+            for i in range(size):
+                self.phys_write(pa + i, 1, value >> (8 * i), va)
+        else:
+            self.phys_write(pa, size, value, va)
+        if self.reservation is not None and self.reservation[0] >> 3 == pa >> 3:
+            self.reservation = None
+
+    # -- instruction fetch (translation time) ---------------------------------------------
+    def _fetch_translate(self, va: int, first: bool) -> int:
+        try:
+            if self.priv == 3 or self.satp == 0:
+                pa = va
+            else:
+                ms = self.mstatus
+                pa = mmu.translate(self, va, FETCH, self.priv, bool(ms & C.SUM), bool(ms & C.MXR))
+            if not self.pmp.check(pa, 2, FETCH, self.priv):
+                raise GuestTrap(Cause.INSN_ACCESS_FAULT, va)
+            m = self.bus.find(pa)
+            if m is None or not isinstance(m.region, RamRegion) or pa + 2 > m.end:
+                raise GuestTrap(Cause.INSN_ACCESS_FAULT, va)
+        except GuestTrap:
+            if first:
+                raise
+            raise EndBlock() from None
+        return pa
+
+    def fetch_insn(self, pc: int, first: bool):
+        pa = self._fetch_translate(pc, first)
+        lo = self.bus.read(pa, 2)
+        if lo & 3 != 3:
+            return lo, 2, (pa >> 12,)
+        pc2 = (pc + 2) & self.xmask
+        if (pc2 & 0xFFF) == 0:
+            pa2 = self._fetch_translate(pc2, first)
+        else:
+            pa2 = pa + 2
+        hi = self.bus.read(pa2, 2)
+        return lo | (hi << 16), 4, (pa >> 12, pa2 >> 12)
+
+    # -- translated code -----------------------------------------------------------------------
+    def lookup_tb(self):
+        key = (self.pc, self.tb_flags())
+        tb = self.tb_cache.get(key)
+        if tb is None:
+            tb = self.translator.translate(self, self.pc, key[1])
+            self.backend.compile(tb)
+            pages = self.code_pages
+            for ppn in tb.phys_pages:
+                if ppn not in pages:
+                    pages[ppn] = set()
+                    # The page now holds code: stores to it must take the slow
+                    # path so they can invalidate.
+                    for _r, w in self.tlbs.values():
+                        w.clear()
+                pages[ppn].add(key)
+            self.tb_cache[key] = tb
+            if self.log and self.log.enabled("in_asm"):
+                self.log.in_asm(self, tb)
+        return tb
+
+    def _invalidate_code_page(self, ppn: int) -> None:
+        keys = self.code_pages.pop(ppn, ())
+        for k in keys:
+            self.tb_cache.pop(k, None)
+
+    # -- traps --------------------------------------------------------------------------------
+    def take_trap(self, cause: int, tval: int, interrupt: bool = False) -> None:
+        epc = self.pc
+        deleg = self.mideleg if interrupt else self.medeleg
+        code = cause | (1 << (self.xlen - 1)) if interrupt else cause
+        if self.log and self.log.enabled("int"):
+            self.log.trap(self, cause, tval, interrupt)
+        if self.priv <= 1 and (deleg >> cause) & 1:
+            self.scause = code
+            self.sepc = epc
+            self.stval = tval & self.xmask
+            ms = self.mstatus
+            ms = (ms & ~C.SPIE) | (C.SPIE if ms & C.SIE else 0)
+            ms = (ms & ~C.SPP) | (C.SPP if self.priv == 1 else 0)
+            self.mstatus = ms & ~C.SIE
+            self.priv = 1
+            vec = self.stvec
+        else:
+            self.mcause = code
+            self.mepc = epc
+            self.mtval = tval & self.xmask
+            ms = self.mstatus
+            ms = (ms & ~C.MPIE) | (C.MPIE if ms & C.MIE else 0)
+            ms = (ms & ~C.MPP) | (self.priv << C.MPP_SHIFT)
+            self.mstatus = ms & ~C.MIE
+            self.priv = 3
+            vec = self.mtvec
+        base = vec & ~3 & self.xmask
+        self.pc = base + 4 * cause if (interrupt and vec & 1) else base
+        self.reservation = None
+        self._update_mmu_state()
+
+    def pending_interrupt(self) -> int | None:
+        pending = self.mip & self.mie
+        if not pending:
+            return None
+        priv = self.priv
+        ms = self.mstatus
+        m_enabled = priv < 3 or bool(ms & C.MIE)
+        s_enabled = priv < 1 or (priv == 1 and bool(ms & C.SIE))
+        m_pending = pending & ~self.mideleg if m_enabled else 0
+        s_pending = pending & self.mideleg if s_enabled else 0
+        for bit in _IRQ_ORDER:
+            if m_pending >> bit & 1:
+                return bit
+        for bit in _IRQ_ORDER:
+            if s_pending >> bit & 1:
+                return bit
+        return None
+
+    def do_mret(self) -> int:
+        ms = self.mstatus
+        mpp = (ms >> C.MPP_SHIFT) & 3
+        ms = (ms & ~C.MIE) | (C.MIE if ms & C.MPIE else 0)
+        ms |= C.MPIE
+        ms &= ~C.MPP
+        if mpp != 3:
+            ms &= ~C.MPRV
+        self.mstatus = ms
+        self.priv = mpp
+        self.reservation = None
+        self._update_mmu_state()
+        return self.mepc & self.xmask
+
+    def do_sret(self, insn: int) -> int:
+        ms = self.mstatus
+        if self.priv == 1 and ms & C.TSR:
+            raise GuestTrap(Cause.ILLEGAL_INSN, insn)
+        spp = 1 if ms & C.SPP else 0
+        ms = (ms & ~C.SIE) | (C.SIE if ms & C.SPIE else 0)
+        ms |= C.SPIE
+        ms &= ~C.SPP
+        ms &= ~C.MPRV
+        self.mstatus = ms
+        self.priv = spp
+        self.reservation = None
+        self._update_mmu_state()
+        return self.sepc & self.xmask
+
+    def do_wfi(self, insn: int) -> None:
+        if self.priv == 0 or (self.priv == 1 and self.mstatus & C.TW):
+            raise GuestTrap(Cause.ILLEGAL_INSN, insn)
+        if not (self.mip & self.mie):
+            self.waiting = True
+
+    def do_sfence_vma(self, insn: int) -> None:
+        if self.priv == 1 and self.mstatus & C.TVM:
+            raise GuestTrap(Cause.ILLEGAL_INSN, insn)
+        self.flush_tlb()
+        self.flush_translations()
+
+    # -- execution ------------------------------------------------------------------------------
+    def run_slice(self, max_tbs: int) -> None:
+        """Run up to max_tbs translation blocks (fewer if the hart waits)."""
+        for _ in range(max_tbs):
+            if self.waiting:
+                if self.mip & self.mie:
+                    self.waiting = False
+                else:
+                    return
+            if self.mip & self.mie:
+                irq = self.pending_interrupt()
+                if irq is not None:
+                    self.take_trap(irq, 0, True)
+            try:
+                tb = self.lookup_tb()
+                tb.code(self)
+            except GuestTrap as t:
+                self.take_trap(t.cause, t.tval)
