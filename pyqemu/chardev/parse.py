@@ -27,7 +27,6 @@ def parse_serial(spec: str, option: str = "-serial") -> Chardev | None:
             return StdioChardev(mux=True)
         if spec.startswith("file:"):
             return FileChardev(spec[len("file:"):])
-        name = spec.split(":", 1)[0]
-        raise ChardevError(f"'{name}' is not a valid char driver")
+        raise ChardevError(f"'{spec}' is not a valid char driver")
     except ChardevError as e:
         raise ChardevError(f"{option} {spec}: {e}") from None

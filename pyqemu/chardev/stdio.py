@@ -87,17 +87,22 @@ class StdioChardev(Chardev):
         self._terminal: _RawTerminal | None = None
         self._reader: threading.Thread | None = None
         self._closed = False
+        # Set when stdin reaches EOF (or fails): nothing more will be received.
+        self.input_closed = threading.Event()
 
     # -- output ----------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
         with self._write_lock:
-            try:
-                while view:
-                    view = view[os.write(self._out, view):]
-            except OSError:
-                pass    # stdout closed (a pipe reader went away): drop, as QEMU does
+            self._write_unlocked(data)
+
+    def _write_unlocked(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._out, view):]
+        except OSError:
+            pass    # stdout closed (a pipe reader went away): drop, as QEMU does
 
     # -- input -----------------------------------------------------------------
 
@@ -117,6 +122,12 @@ class StdioChardev(Chardev):
         self._reader.start()
 
     def _read_loop(self) -> None:
+        try:
+            self._read_until_eof()
+        finally:
+            self.input_closed.set()
+
+    def _read_until_eof(self) -> None:
         while not self._closed:
             try:
                 chunk = os.read(self._in, 4096)
@@ -152,7 +163,6 @@ class StdioChardev(Chardev):
         if key in (ord("h"), ord("?")):
             self.write(MUX_HELP.encode())
         elif key == ord("x"):
-            self.write(MUX_TERMINATED.encode())
             self._quit()
         elif key == ord("c"):
             if self._on_monitor is not None and self._events is not None:
@@ -164,8 +174,13 @@ class StdioChardev(Chardev):
 
     def _quit(self) -> None:
         if self._on_quit is not None and self._events is not None:
+            self.write(MUX_TERMINATED.encode())
             self._events.post(self._on_quit)
             return
+        # Exit at once, as QEMU does; holding the output lock to the end keeps
+        # guest output from landing after the message.
+        self._write_lock.acquire()
+        self._write_unlocked(MUX_TERMINATED.encode())
         self.close()
         try:
             sys.stdout.flush()
