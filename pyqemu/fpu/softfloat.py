@@ -658,7 +658,9 @@ _pack_i = struct.Struct("<I").pack
 _unpack_i = struct.Struct("<I").unpack
 _F64_INF = F64.inf
 _F64_MAG = F64.mag_mask
-_F64_SAFE_BIG = 2.0 ** 1000  # far enough below overflow for the error terms
+# Far enough below overflow for the error terms: Veltkamp splitting multiplies
+# by 2**27 + 1, which must not overflow (2**996 * (2**27 + 1) can).
+_F64_SAFE_BIG = 2.0 ** 995
 _F64_SAFE_SMALL = 2.0 ** -960  # far enough above underflow for the error terms
 _SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp splitting constant
 _F32_INF = F32.inf

@@ -18,7 +18,7 @@ from . import operands
 from .peer import Op, PeerFmt
 
 SEED = int(os.environ.get("PYQEMU_FPU_SEED", "20261125"))
-CASES_PER_MODE = int(os.environ.get("PYQEMU_FPU_CASES", "1500"))
+CASES_PER_MODE = int(os.environ.get("PYQEMU_FPU_CASES", "5000"))
 
 FORMATS = {PeerFmt.H: sf.F16, PeerFmt.S: sf.F32, PeerFmt.D: sf.F64}
 ROUNDING_MODES = (sf.RNE, sf.RTZ, sf.RDN, sf.RUP, sf.RMM)
