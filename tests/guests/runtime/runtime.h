@@ -14,10 +14,10 @@ typedef unsigned char u8;
 #define ECALL_RETURN_TO_M 0x5e7e
 
 #define csr_read(csr) ({ ulong __v; asm volatile("csrr %0, " #csr : "=r"(__v) :: "memory"); __v; })
-#define csr_write(csr, val) asm volatile("csrw " #csr ", %0" :: "rK"((ulong)(val)) : "memory")
-#define csr_set(csr, val) asm volatile("csrs " #csr ", %0" :: "rK"((ulong)(val)) : "memory")
-#define csr_clear(csr, val) asm volatile("csrc " #csr ", %0" :: "rK"((ulong)(val)) : "memory")
-#define csr_swap(csr, val) ({ ulong __v; asm volatile("csrrw %0, " #csr ", %1" : "=r"(__v) : "rK"((ulong)(val)) : "memory"); __v; })
+#define csr_write(csr, val) asm volatile("csrw " #csr ", %0" :: "r"((ulong)(val)) : "memory")
+#define csr_set(csr, val) asm volatile("csrs " #csr ", %0" :: "r"((ulong)(val)) : "memory")
+#define csr_clear(csr, val) asm volatile("csrc " #csr ", %0" :: "r"((ulong)(val)) : "memory")
+#define csr_swap(csr, val) ({ ulong __v; asm volatile("csrrw %0, " #csr ", %1" : "=r"(__v) : "r"((ulong)(val)) : "memory"); __v; })
 
 /* mstatus fields (privileged spec, "Machine Status Register") */
 #define MSTATUS_SIE  (1UL << 1)
