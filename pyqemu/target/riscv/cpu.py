@@ -475,8 +475,28 @@ class RISCVCPU:
         self.flush_translations()
 
     # -- execution ------------------------------------------------------------------------------
-    def run_slice(self, max_tbs: int) -> None:
-        """Run up to max_tbs translation blocks (fewer if the hart waits)."""
+    def run_slice(self, max_tbs: int, events) -> None:
+        """Run up to max_tbs translation blocks; return early when the hart
+        waits for an interrupt or another thread posted work."""
+        for _ in range(max_tbs):
+            if self.waiting:
+                if self.mip & self.mie:
+                    self.waiting = False
+                else:
+                    return
+            if self.mip & self.mie:
+                irq = self.pending_interrupt()
+                if irq is not None:
+                    self.take_trap(irq, 0, True)
+            try:
+                self.lookup_tb().code(self)
+            except GuestTrap as t:
+                self.take_trap(t.cause, t.tval)
+            if events.pending:
+                return
+
+    def run_traced(self, max_tbs: int, log, events) -> None:
+        """run_slice with -d exec / -d cpu output before each block."""
         for _ in range(max_tbs):
             if self.waiting:
                 if self.mip & self.mie:
@@ -489,6 +509,12 @@ class RISCVCPU:
                     self.take_trap(irq, 0, True)
             try:
                 tb = self.lookup_tb()
+                if log.enabled("cpu"):
+                    log.cpu_state(self)
+                if log.enabled("exec"):
+                    log.exec_tb(self)
                 tb.code(self)
             except GuestTrap as t:
                 self.take_trap(t.cause, t.tval)
+            if events.pending:
+                return
