@@ -49,8 +49,20 @@ def main(argv: list[str] | None = None) -> int:
                 sf.muladd, [(fmt, x, y, z, rm) for x, y, z in zip(xs, ys, zs)])))
             rows.append((fmt.name, rm_name, "sqrt", _time_ns(
                 sf.sqrt, [(fmt, x & fmt.mag_mask, rm) for x in xs])))
+        ints = [(fmt, rng.getrandbits(32), 32, True, sf.RNE) for _ in range(count)]
+        rows.append((fmt.name, "RNE", "fcvt.from_w", _time_ns(sf.from_int, ints)))
+        rows.append((fmt.name, "RTZ", "fcvt.w", _time_ns(
+            sf.to_int, [(fmt, x, sf.RTZ, 32, True) for x in xs])))
+        rows.append((fmt.name, "-", "flt", _time_ns(sf.lt, [(fmt, x, y) for x, y in zip(xs, ys)])))
+        rows.append((fmt.name, "-", "fmin", _time_ns(sf.min_, [(fmt, x, y) for x, y in zip(xs, ys)])))
+    singles = _operands(sf.F32, count, rng)
+    doubles = _operands(sf.F64, count, rng)
+    rows.append(("binary32", "RNE", "fcvt.d.s", _time_ns(
+        sf.convert, [(sf.F32, sf.F64, x, sf.RNE) for x in singles])))
+    rows.append(("binary64", "RNE", "fcvt.s.d", _time_ns(
+        sf.convert, [(sf.F64, sf.F32, x, sf.RNE) for x in doubles])))
     for name, rm_name, op, ns in rows:
-        print(f"{name:9s} {rm_name} {op:5s} {ns:7.0f} ns/op")
+        print(f"{name:9s} {rm_name:3s} {op:11s} {ns:7.0f} ns/op")
     return 0
 
 

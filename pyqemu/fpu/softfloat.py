@@ -578,6 +578,14 @@ def to_int(fmt: Format, a: int, rm: int, bits: int, signed: bool) -> tuple[int, 
     Out-of-range inputs saturate as the spec's "Domains of float-to-integer
     conversions" table says (NaN converts like +inf) and raise NV alone.
     """
+    if rm != RMM and (fmt is F64 or fmt is F32):
+        r = _fast_to_int(fmt, a, rm, bits, signed)
+        if r is not None:
+            return r
+    return _to_int(fmt, a, rm, bits, signed)
+
+
+def _to_int(fmt: Format, a: int, rm: int, bits: int, signed: bool) -> tuple[int, int]:
     if signed:
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     else:
@@ -612,7 +620,19 @@ def from_int(fmt: Format, value: int, bits: int, signed: bool, rm: int) -> tuple
     """fcvt.{s,d}.{w,wu,l,lu}: `value` is the unsigned pattern of a `bits`-wide integer."""
     value &= (1 << bits) - 1
     if signed and value >> (bits - 1):
-        return round_pack(fmt, 1, (1 << bits) - value, 0, rm)
+        value -= 1 << bits
+    # Integers that fit the significand convert exactly (in any rounding
+    # mode); the host's int -> float conversion is exact for them.
+    if fmt is F64:
+        if -_F64_EXACT_INT <= value <= _F64_EXACT_INT:
+            return _unpack_q(_pack_d(float(value)))[0], 0
+        if rm == RNE:  # CPython rounds int -> float to nearest even
+            x = float(value)
+            return _unpack_q(_pack_d(x))[0], (0 if x == value else NX)
+    elif fmt is F32 and -_F32_EXACT_INT <= value <= _F32_EXACT_INT:
+        return _unpack_i(_pack_f(float(value)))[0], 0
+    if value < 0:
+        return round_pack(fmt, 1, -value, 0, rm)
     if value == 0:
         return 0, 0
     return round_pack(fmt, 0, value, 0, rm)
@@ -621,6 +641,13 @@ def from_int(fmt: Format, value: int, bits: int, signed: bool, rm: int) -> tuple
 def convert(src_fmt: Format, dst_fmt: Format, a: int, rm: int) -> tuple[int, int]:
     """fcvt between formats (fcvt.s.d, fcvt.d.s, and the binary16 ones)."""
     mag = a & src_fmt.mag_mask
+    if src_fmt is F32 and dst_fmt is F64:
+        if mag <= _F32_INF:  # widening is exact; the host does it bit for bit
+            return _unpack_q(_pack_d(_unpack_f(_pack_i(a))[0]))[0], 0
+    elif src_fmt is F64 and dst_fmt is F32 and rm == RNE and mag < _F64_INF:
+        r = _f32_result(_unpack_d(_pack_q(a))[0], False)
+        if r is not None:
+            return r
     sign = a >> src_fmt.sign_shift
     if mag > src_fmt.inf:
         return dst_fmt.canonical_nan, _nan_result(src_fmt, a)[1]
@@ -666,6 +693,8 @@ _SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp splitting constant
 _F32_INF = F32.inf
 _F32_MAG = F32.mag_mask
 _F32_MIN_NORMAL = 2.0 ** -126
+_F64_EXACT_INT = 1 << 53  # every integer up to here is a binary64 value
+_F32_EXACT_INT = 1 << 24
 # Values at or above this round to infinity in binary32 (max finite + half an ulp).
 _F32_OVERFLOW_EDGE = (2.0 - 2.0 ** -24) * 2.0 ** 127
 
@@ -767,25 +796,18 @@ def _fast_f32_mul(a: int, b: int):
 def _fast_f32_div(a: int, b: int):
     if (a & _F32_MAG) >= _F32_INF or not 0 < (b & _F32_MAG) < _F32_INF:
         return None
-    x = _unpack_f(_pack_i(a))[0]
-    y = _unpack_f(_pack_i(b))[0]
-    r = _f32_result(x / y, False)
-    if r is None or r[1]:
-        return r
-    # The binary32 quotient f is exact iff f*y == x; f*y is exact in binary64.
-    f = _unpack_f(_pack_i(r[0]))[0]
-    return (r[0], 0) if f * y == x else (r[0], NX)
+    # No separate exactness test is needed: if the binary64 quotient q fits in
+    # 24 bits it is exact, because x - q*y is a multiple of about 2**-48 |x|
+    # (q*y has at most 48 significant bits) yet at most 2**-53 |x| in size.
+    return _f32_result(_unpack_f(_pack_i(a))[0] / _unpack_f(_pack_i(b))[0], False)
 
 
 def _fast_f32_sqrt(a: int):
     if not 0 < a < _F32_INF:
         return None
-    x = _unpack_f(_pack_i(a))[0]
-    r = _f32_result(math.sqrt(x), False)
-    if r is None or r[1]:
-        return r
-    f = _unpack_f(_pack_i(r[0]))[0]
-    return (r[0], 0) if f * f == x else (r[0], NX)
+    # As for division: a binary64 root r that fits in 24 bits is exact, since
+    # x - r*r is a multiple of about 2**-48 x yet at most 2**-52 x in size.
+    return _f32_result(math.sqrt(_unpack_f(_pack_i(a))[0]), False)
 
 
 def _fast_f32_muladd(a: int, b: int, c: int, negate_product: bool, negate_addend: bool):
@@ -807,3 +829,25 @@ def _fast_f32_muladd(a: int, b: int, c: int, negate_product: bool, negate_addend
             return None
         return _f32_result(s, True)
     return _f32_result(s, False)
+
+
+def _fast_to_int(fmt: Format, a: int, rm: int, bits: int, signed: bool):
+    """Float -> integer through the host's exact float -> int operations."""
+    if (a & fmt.mag_mask) >= fmt.inf:
+        return None
+    x = _unpack_d(_pack_q(a))[0] if fmt is F64 else _unpack_f(_pack_i(a))[0]
+    if rm == RTZ:
+        value = int(x)
+    elif rm == RNE:
+        value = round(x)  # float.__round__ without digits: exact, ties to even
+    elif rm == RDN:
+        value = math.floor(x)
+    else:
+        value = math.ceil(x)
+    if signed:
+        if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+            return None  # invalid: the exact path saturates
+    elif not 0 <= value < (1 << bits):
+        return None
+    # int == float compares exactly in Python.
+    return value & ((1 << bits) - 1), (0 if value == x else NX)
