@@ -265,7 +265,7 @@ class RISCVCPU:
 
     def _access_check(self, va: int, size: int, access: int) -> int:
         if self.triggers.any_mem and self.triggers.match_mem(va, size, access, self.data_priv):
-            raise GuestTrap(Cause.BREAKPOINT, va)
+            raise GuestTrap(Cause.BREAKPOINT, 0)      # mtval 0, as QEMU 7.2
         pa = self.translate_data(va, size, access)
         self._fill(va, pa, access, self.data_priv)
         return pa

@@ -78,7 +78,8 @@ class Translator:
             self.len = length
             self.next_pc = (self.pc + length) & self.mask
             if cpu.triggers.any_exec and cpu.triggers.match_exec(self.pc, self.priv):
-                self.raise_trap(Cause.BREAKPOINT, self.pc)
+                # mtval 0, as QEMU 7.2 (the spec allows 0 or the address).
+                self.raise_trap(Cause.BREAKPOINT, 0)
             elif decoded is None:
                 self.illegal()
             else:
@@ -399,7 +400,8 @@ class Translator:
         self.raise_trap(cause, 0)
 
     def trans_ebreak(self, a):
-        self.raise_trap(Cause.BREAKPOINT, self.pc)
+        # QEMU 7.2 leaves mtval 0 for ebreak (the spec allows 0 or the PC).
+        self.raise_trap(Cause.BREAKPOINT, 0)
 
     def trans_mret(self, a):
         if self.priv < 3:
