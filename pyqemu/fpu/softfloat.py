@@ -14,10 +14,14 @@ descriptions) are:
 Method: a finite operand decodes to ``(sign, m, e)`` meaning ``(-1)**sign * m *
 2**e`` with ``m`` a non-negative Python int.  Operations compute the exact
 result (or, for div and sqrt, enough quotient/root bits plus a sticky bit) and
-round once in `round_pack`, which is the only place that rounds.  For binary64
-in round-to-nearest-even, add/sub/mul/div/sqrt first try the host's IEEE double
-arithmetic where the result and the flags are provably the same (see
-`_fast_f64`).
+round once in `round_pack`, which is the only place that rounds.  In
+round-to-nearest-even, binary32/64 operations first try the host's IEEE double
+arithmetic where the result and the flags are provably the same (see the
+fast-path section at the end).
+
+Operands must be bit patterns of the format's width; `rm` must already be
+resolved to RNE..RMM (the caller maps frm's DYN and rejects 5-7).  A bad `rm`
+raises ValueError where rounding needs it (an inexact or overflowing result).
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ def _decode(fmt: Format, mag: int) -> tuple[int, int]:
 
 def _overflow(fmt: Format, sign: int, rm: int) -> tuple[int, int]:
     """IEEE 754 section 7.4: the overflow result depends on the rounding direction."""
+    if not 0 <= rm <= RMM:
+        raise ValueError(f"rounding mode {rm!r} is not one of RNE, RTZ, RDN, RUP, RMM (0-4)")
     if rm == RNE or rm == RMM or (rm == RDN and sign) or (rm == RUP and not sign):
         mag = fmt.inf
     else:
@@ -137,7 +143,9 @@ def _rounds_up(sign: int, lsb: int, rem: int, half: int, rm: int) -> bool:
         return bool(sign)
     if rm == RUP:
         return not sign
-    return rem >= half  # RMM: ties away from zero
+    if rm == RMM:
+        return rem >= half  # ties away from zero
+    raise ValueError(f"rounding mode {rm!r} is not one of RNE, RTZ, RDN, RUP, RMM (0-4)")
 
 
 def round_pack(fmt: Format, sign: int, m: int, e: int, rm: int) -> tuple[int, int]:
@@ -842,8 +850,10 @@ def _fast_to_int(fmt: Format, a: int, rm: int, bits: int, signed: bool):
         value = round(x)  # float.__round__ without digits: exact, ties to even
     elif rm == RDN:
         value = math.floor(x)
-    else:
+    elif rm == RUP:
         value = math.ceil(x)
+    else:
+        return None
     if signed:
         if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
             return None  # invalid: the exact path saturates

@@ -108,3 +108,13 @@ def test_real_riscv_agrees_with_the_stated_facts(riscv_peer):
              for case, (bits, flags) in zip(CASES, replies)
              if (bits & result_mask(case[1], case[2]), flags) != (case[7], case[8])]
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("rm", [5, 7, -1])
+def test_unresolved_rounding_mode_is_a_clear_error(rm):
+    with pytest.raises(ValueError, match=rf"rounding mode {rm} is not one of RNE"):
+        sf.add(sf.F32, ONE_S, 0x33800000, rm)  # inexact: rounding needs rm
+    with pytest.raises(ValueError, match=rf"rounding mode {rm} is not one of RNE"):
+        sf.mul(sf.F64, 0x7FEFFFFFFFFFFFFF, 0x4000000000000000, rm)  # overflow
+    with pytest.raises(ValueError, match=rf"rounding mode {rm} is not one of RNE"):
+        sf.to_int(sf.F64, 0x4004000000000000, rm, 32, True)  # 2.5
