@@ -10,6 +10,8 @@ walk's reads are S-mode accesses).
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -64,14 +66,15 @@ def open_pmp(xlen: int) -> PMP:
 class PageTables:
     """Builds one paging scheme's tables in guest RAM, the way a kernel would."""
 
-    def __init__(self, scheme: str, bus: AddressSpace | None = None, pmp: PMP | None = None):
+    def __init__(self, scheme: str, bus: AddressSpace | None = None, pmp: PMP | None = None,
+                 first_table: int = RAM_BASE + (4 << 20)):
         self.xlen, self.mode, self.levels, self.vpn_bits, self.pte_size = SCHEMES[scheme]
         if bus is None:
             bus = AddressSpace()
             bus.map(RAM_BASE, RamRegion("ram", RAM_SIZE))
         self.bus = bus
         self.pmp = pmp if pmp is not None else open_pmp(self.xlen)
-        self.next_free = RAM_BASE + (4 << 20)   # tables live in the upper half of RAM
+        self.next_free = first_table    # by default tables live in the upper half of RAM
         self.root = self.alloc()
 
     def alloc(self) -> int:
@@ -444,3 +447,137 @@ def test_translation_speed():
     elapsed = time.perf_counter() - start
     print(f"sv39 translate: {elapsed / count * 1e6:.2f} us per walk")
     assert translate(hart, 5 << 12, LOAD, S_MODE, False, False) == RAM_BASE + (5 << 12)
+
+
+# -- against the real QEMU -------------------------------------------------------------------
+
+# The guest copies the tables built here into its RAM, then makes each probe
+# access as S or U through mstatus.MPRV (so fetches are not compared here),
+# printing mcause and mtval; at the end it prints every table word, to
+# compare the A/D updates. The model walks the same tables.
+MPRV, SUM, MXR, MPP_S = 1 << 17, 1 << 18, 1 << 19, 1 << 11
+DATA = RAM_BASE + (3 << 20)      # the page every 4 KiB leaf points to
+# Superpages map guest RAM too (QEMU's is 128 MiB), and are probed at an
+# offset clear of the guest's code, stack and tables.
+SUPERPAGE_TARGET = {1: RAM_BASE + (8 << 20), 2: RAM_BASE}
+PROBE_OFFSET = {2: (8 << 20) + 8}
+
+PEER_GUEST = r"""
+typedef unsigned long u64;
+#define UART ((volatile unsigned char *)0x10000000)
+static volatile u64 *const trap_info = (u64 *)0x80280000;
+static void hex(u64 v) { for (int i = 60; i >= 0; i -= 4) *UART = "0123456789abcdef"[(v >> i) & 15]; }
+static void report(u64 a, u64 b) { hex(a); *UART = ' '; hex(b); *UART = '\n'; }
+static void probe(u64 satp, u64 va, int store, u64 bits) {
+  trap_info[0] = trap_info[1] = 0;
+  asm volatile("csrw satp, %0\n sfence.vma" :: "r"(satp) : "memory");
+  if (store)
+    asm volatile("csrc mstatus, %1\n csrs mstatus, %0\n sd zero, 0(%2)\n csrc mstatus, %1"
+                 :: "r"(bits), "r"(0xe1800UL), "r"(va) : "memory");
+  else
+    asm volatile("csrc mstatus, %1\n csrs mstatus, %0\n ld t0, 0(%2)\n csrc mstatus, %1"
+                 :: "r"(bits), "r"(0xe1800UL), "r"(va) : "t0", "memory");
+  report(trap_info[0], trap_info[1]);
+}
+void main(void) {
+  asm volatile("csrw pmpaddr0, %0\n csrw pmpcfg0, %1" :: "r"(-1UL), "r"(0x1fUL));
+STEPS
+}
+asm(".section .text.start\n.globl _start\n_start:\n li sp, 0x80200000\n"
+    " la t0, trap\n csrw mtvec, t0\n call main\n"
+    " li t0, 0x100000\n li t1, 0x5555\n sw t1, 0(t0)\n1: j 1b\n"
+    ".align 4\ntrap:\n addi sp, sp, -16\n sd t0, 0(sp)\n sd t1, 8(sp)\n"
+    " li t1, 0x80280000\n csrr t0, mcause\n sd t0, 0(t1)\n csrr t0, mtval\n sd t0, 8(t1)\n"
+    " csrr t0, mepc\n addi t0, t0, 4\n csrw mepc, t0\n"
+    " ld t0, 0(sp)\n ld t1, 8(sp)\n addi sp, sp, 16\n mret\n");
+"""
+PEER_LINKER_SCRIPT = "ENTRY(_start) SECTIONS { . = 0x80000000; .text : { *(.text.start) *(.text*) }" \
+                     " .rodata : { *(.rodata*) } .data : { *(.data*) *(.sdata*) }" \
+                     " .bss : { *(.bss*) *(.sbss*) } }"
+
+
+def build_peer_tables(bus: AddressSpace) -> tuple[dict, list]:
+    """Three schemes' tables in `bus`, and the probes: (scheme, vaddr, access, mstatus bits)."""
+    sets = {"sv39": PageTables("sv39", bus, first_table=RAM_BASE + (4 << 20)),
+            "sv48": PageTables("sv48", bus, first_table=RAM_BASE + (5 << 20)),
+            "sv57": PageTables("sv57", bus, first_table=RAM_BASE + (6 << 20))}
+    probes = []
+    s_mode, u_mode = MPRV | MPP_S, MPRV
+    for name, t in sets.items():
+        top = 12 + t.vpn_bits * (t.levels - 1)      # the span of one top-level entry
+        leaves = [  # (vaddr, flags, level, extra)
+            (0x1000, V | R | W | A | D, 0, 0),
+            (0x2000, V | R | W, 0, 0),               # A/D to be set
+            (0x3000, V | R | W | A, 0, 0),           # D to be set
+            (0x4000, V | R | W | A | D, 0, 1 << 60), # reserved bit
+            (0x5000, V | R | W | A | D, 0, 1 << 61), # PBMT
+            (0x6000, V | R | W | A | D, 0, 1 << 63), # N
+            (0x7000, V | W | A | D, 0, 0),           # W without R
+            (0x8000, V | X | A | D, 0, 0),           # execute only
+            (0x9000, V | R | W | U | A | D, 0, 0),   # user page
+            (0xA000, V | R | X | U, 0, 0),           # user, read-execute
+            (0xB000, R | W | A | D, 0, 0),           # invalid
+            (1 << top, V | R | W, 1, 0),             # superpages
+            ((1 << top) + (1 << 21) * 2, V | R | W | A | D, 1, 1 << 10),   # misaligned
+        ]
+        if t.levels > 3:
+            leaves.append((2 << top, V | R | W, 2, 0))
+            leaves.append(((2 << top) + (1 << 30) * 3, V | R, 2, 1 << 19))  # misaligned
+        for vaddr, flags, level, extra in leaves:
+            t.map(vaddr, SUPERPAGE_TARGET.get(level, DATA), flags, level, extra)
+        # A pointer PTE with U set, and a pointer at the last level.
+        t.map(3 << top, DATA, V | R | W | A | D)
+        pointer = t.pte_addr(3 << top, 1)
+        bus.write(pointer, 8, t.pte(pointer) | U)
+        last = t.pte_addr(0xC000, 0)
+        bus.write(last, 8, ((t.alloc() >> 12) << 10) | V)
+        valen = 12 + t.vpn_bits * t.levels
+        for vaddr, _, level, _ in leaves:
+            vaddr += PROBE_OFFSET.get(level, 8)
+            for bits in (s_mode, s_mode | SUM, s_mode | MXR, u_mode, u_mode | MXR):
+                probes += [(name, vaddr, LOAD, bits), (name, vaddr, STORE, bits)]
+        for vaddr in (3 << top, 0xC000, 1 << (valen - 1), (1 << 64) - 0x1000, 1 << 63):
+            probes += [(name, vaddr, LOAD, s_mode), (name, vaddr, STORE, s_mode)]
+    return sets, probes
+
+
+def test_walks_match_qemu(tmp_path):
+    if not (shutil.which("qemu-system-riscv64") and shutil.which("riscv64-unknown-elf-gcc")):
+        pytest.skip("needs qemu-system-riscv64 and riscv64-unknown-elf-gcc")
+    bus = AddressSpace()
+    bus.map(RAM_BASE, RamRegion("ram", RAM_SIZE))
+    sets, probes = build_peer_tables(bus)
+    table_base, table_end = RAM_BASE + (4 << 20), max(t.next_free for t in sets.values())
+    words = [(a, bus.read(a, 8)) for a in range(table_base, table_end, 8)]
+    lines = [f"  *(volatile u64 *){a:#x}UL = {v:#x}UL;" for a, v in words if v]
+    lines += [f"  probe({sets[name].satp():#x}UL, {vaddr:#x}UL, {int(access == STORE)}, {bits:#x}UL);"
+              for name, vaddr, access, bits in probes]
+    lines += [f"  report({a:#x}UL, *(volatile u64 *){a:#x}UL);" for a, v in words if v]
+    (tmp_path / "guest.c").write_text(PEER_GUEST.replace("STEPS", "\n".join(lines)))
+    (tmp_path / "link.ld").write_text(PEER_LINKER_SCRIPT)
+    subprocess.run(["riscv64-unknown-elf-gcc", "-march=rv64ima_zicsr", "-mabi=lp64",
+                    "-mcmodel=medany", "-nostdlib", "-ffreestanding", "-O1",
+                    "-T", str(tmp_path / "link.ld"), str(tmp_path / "guest.c"),
+                    "-o", str(tmp_path / "guest.elf")], check=True)
+    out = subprocess.run(["qemu-system-riscv64", "-M", "virt", "-bios", "none", "-nographic",
+                          "-monitor", "none", "-serial", "stdio",
+                          "-kernel", str(tmp_path / "guest.elf")],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    qemu = [tuple(int(x, 16) for x in line.split()) for line in out.splitlines()]
+
+    model = []
+    for name, vaddr, access, bits in probes:
+        priv = S_MODE if bits & MPP_S else U_MODE
+        try:
+            translate(sets[name].hart(), vaddr, access, priv, bool(bits & SUM), bool(bits & MXR))
+            model.append((0, 0))
+        except GuestTrap as trap:
+            model.append((int(trap.cause), trap.tval))
+    model += [(a, bus.read(a, 8)) for a, v in words if v]
+    assert len(qemu) == len(model)
+    steps = [f"{p[0]} {p[1]:#x} {'store' if p[2] == STORE else 'load'} mstatus bits {p[3]:#x}"
+             for p in probes] + [f"table word at {a:#x}" for a, v in words if v]
+    for step, q, m in zip(steps, qemu, model):
+        assert (step, m) == (step, q)
+    faults = sum(1 for m in model[:len(probes)] if m[0])
+    assert 0 < faults < len(probes)
