@@ -1,7 +1,8 @@
 """The 16550A UART (QEMU virt: 0x10000000, PLIC IRQ 10, 3.6864 MHz input clock).
 
-Register model after the 16550A datasheet: eight byte-wide registers (they
-repeat every 8 bytes across the 0x100 window, as on QEMU's virt), DLL/DLM
+Register model after the 16550A datasheet: eight byte-wide registers at
+offsets 0-7 of the 0x100 window (QEMU's virt decodes only those 8 bytes; an
+access above them faults there, and is a logged guest error here), DLL/DLM
 behind LCR.DLAB, 16-byte FIFOs, the four interrupt sources in priority order
 (line status > received data / character timeout > THR empty > modem status),
 and loopback through MCR.LOOP.
@@ -292,7 +293,10 @@ class Ns16550a:
 
     def mmio_read(self, offset: int, size: int) -> int:
         # Every access is one byte-wide register; wider accesses see the byte.
-        reg = offset & 7
+        if offset >= 8:
+            self._log(f"ns16550a: read of size {size} at offset {offset:#x}, beyond the registers")
+            return 0
+        reg = offset
         dlab = self._lcr & Lcr.DLAB
         if reg == Reg.RBR_THR_DLL:
             return self._divisor & 0xFF if dlab else self._read_rbr()
@@ -310,10 +314,10 @@ class Ns16550a:
         if reg == Reg.MCR:
             return self._mcr
         if reg == Reg.LSR:
+            # LSR7 (error in RX FIFO) counts parity/framing/break only, which
+            # a host byte stream never has: it stays clear.
             value = self._lsr
-            if self._fifo_enabled and self._lsr & LSR_ERRORS:
-                value |= Lsr.RX_FIFO_ERROR
-            self._lsr &= ~(LSR_ERRORS | Lsr.RX_FIFO_ERROR)
+            self._lsr &= ~LSR_ERRORS
             self._update_irq()
             return int(value)
         if reg == Reg.MSR:
@@ -324,7 +328,10 @@ class Ns16550a:
         return self._scr
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
-        reg = offset & 7
+        if offset >= 8:
+            self._log(f"ns16550a: write of size {size} at offset {offset:#x}, beyond the registers")
+            return
+        reg = offset
         value &= 0xFF
         dlab = self._lcr & Lcr.DLAB
         if reg == Reg.RBR_THR_DLL:
@@ -359,7 +366,7 @@ class Ns16550a:
         enable_changed = (value ^ self._fcr) & Fcr.ENABLE
         if enable_changed or value & Fcr.CLEAR_RX:
             self._rx.clear()
-            self._lsr &= ~(Lsr.DR | Lsr.RX_FIFO_ERROR)
+            self._lsr &= ~Lsr.DR
         # The TX FIFO is always empty (transmission is instantaneous).
         self._fcr = value & (Fcr.ENABLE | Fcr.TRIGGER_MASK)
         self._fill_rx()

@@ -11,9 +11,11 @@ Register map (RISC-V PLIC specification, "Memory Map"):
 Context 2h is hart h's M-mode (drives mip.MEIP), 2h+1 its S-mode (mip.SEIP).
 
 Sources are level-triggered. Each has a gateway that forwards at most one
-request at a time: the pending bit follows the level while no request is in
-flight; a claim clears it and holds the gateway closed; the completion opens
-it again and, if the level is still high, the source is pending at once.
+request at a time (PLIC spec, "Interrupt Gateways"): a high level with the
+gateway open sets the pending bit, which then stays set until a claim even if
+the level drops (as on QEMU 7.2); a claim clears it and holds the gateway
+closed; the completion opens it again and, if the level is still high, the
+source is pending at once.
 """
 
 from __future__ import annotations
@@ -89,9 +91,9 @@ class Plic:
             raise ValueError(f"plic: no interrupt source {source}")
         self._level[source] = level
         bit = 1 << source
-        if not self._claimed & bit:
-            self._pending = (self._pending | bit) if level else (self._pending & ~bit)
-        self._update()
+        if level and not self._claimed & bit:
+            self._pending |= bit
+            self._update()
 
     def irq_line(self, source: int) -> IRQLine:
         if not 1 <= source < self.num_sources:
@@ -208,7 +210,8 @@ class Plic:
             where = self._enable_word(offset)
             if where:
                 ctx, word = where
-                valid = ((1 << self.num_sources) - 2) >> (32 * word) & 0xFFFF_FFFF  # no source 0
+                # Bit 0 reads back as written (QEMU does); source 0 never pends.
+                valid = ((1 << self.num_sources) - 1) >> (32 * word) & 0xFFFF_FFFF
                 shift = 32 * word
                 self._enable[ctx] = ((self._enable[ctx] & ~(0xFFFF_FFFF << shift))
                                      | ((value & valid) << shift))

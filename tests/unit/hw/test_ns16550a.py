@@ -28,7 +28,8 @@ class Board:
         self.plic.mmio_write(0x2000, 4, 1 << 10)    # enable for context 0
         self.out_path = tmp_path / "serial.out"
         self.chardev = FileChardev(str(self.out_path))
-        self.uart = Ns16550a(self.plic.irq_line(10), self.chardev, clock=clock)
+        self.line = self.plic.irq_line(10)
+        self.uart = Ns16550a(self.line, self.chardev, clock=clock)
 
     def rd(self, reg):
         return self.uart.mmio_read(reg, 1)
@@ -38,7 +39,8 @@ class Board:
 
     @property
     def irq(self):
-        return self.hart.level(MEIP)
+        """The UART's output line (the PLIC latches it; see test_plic.py)."""
+        return self.line.level
 
     def output(self):
         return self.out_path.read_bytes()
@@ -180,12 +182,29 @@ def test_loopback_modem_lines_as_linux_probes_them(board):
     assert board.rd(LSR) & 0x01 == 0
 
 
-def test_scratch_register_and_aliasing(board):
+def test_scratch_register_wide_access_and_beyond(tmp_path):
+    logged = []
+    board = Board(tmp_path)
+    board.uart = Ns16550a(board.plic.irq_line(10), board.chardev, log=logged.append)
     board.wr(SCR, 0x5A)
     assert board.rd(SCR) == 0x5A
-    assert board.uart.mmio_read(0x08 + SCR, 1) == 0x5A
-    board.uart.mmio_write(0x18 + THR, 4, 0x121)  # wide access: low byte only
+    board.uart.mmio_write(THR, 4, 0x121)         # wide access: low byte only
     assert board.output() == b"!"
+    assert board.uart.mmio_read(0x08 + SCR, 1) == 0   # no aliasing above offset 7
+    board.uart.mmio_write(0x08 + THR, 1, 0x41)
+    assert board.output() == b"!"
+    assert len(logged) == 2
+
+
+def test_interrupt_reaches_the_hart_through_the_plic(board):
+    board.wr(IER, 0x01)
+    board.uart.receive(b"k")
+    assert board.hart.level(MEIP) == 1
+    assert board.plic.mmio_read(0x200004, 4) == 10     # claim
+    assert board.hart.level(MEIP) == 0
+    assert board.rd(RBR) == ord("k")
+    board.plic.mmio_write(0x200004, 4, 10)             # complete: line is low now
+    assert board.hart.level(MEIP) == 0
 
 
 def test_reset_lowers_irq(board):

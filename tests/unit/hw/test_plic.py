@@ -112,6 +112,18 @@ def test_claim_clears_pending_and_gateway_holds_until_complete(plic, harts):
     assert plic.mmio_read(PENDING, 4) == 0 and harts[0].level(MEIP) == 0
 
 
+def test_pending_stays_when_the_line_drops_before_the_claim(plic, harts):
+    priority(plic, 10, 1)
+    enable(plic, 0, 10)
+    line = plic.irq_line(10)
+    line.raise_()
+    line.lower()
+    assert plic.mmio_read(PENDING, 4) == 1 << 10 and harts[0].level(MEIP) == 1
+    assert claim(plic, 0) == 10
+    complete(plic, 0, 10)                     # line low at completion: nothing new
+    assert plic.mmio_read(PENDING, 4) == 0 and harts[0].level(MEIP) == 0
+
+
 def test_completion_for_source_not_enabled_is_ignored(plic, harts):
     logged = []
     plic = Plic(harts, log=logged.append)
@@ -142,7 +154,7 @@ def test_register_widths_and_reserved_bits(plic, harts):
     assert plic.mmio_read(PRIORITY + 4, 4) == 7             # 3 priority bits, as QEMU virt
     enable(plic, 0)                                          # no-op
     plic.mmio_write(ENABLE, 4, 0xFFFF_FFFF)
-    assert plic.mmio_read(ENABLE, 4) == 0xFFFF_FFFE          # source 0 does not exist
+    assert plic.mmio_read(ENABLE, 4) == 0xFFFF_FFFF          # as QEMU; source 0 never pends
     plic.mmio_write(ENABLE + 8, 4, 0xFFFF_FFFF)
     assert plic.mmio_read(ENABLE + 8, 4) == 0xFFFF_FFFF      # sources 64..95
     threshold(plic, 1, 9)
