@@ -462,20 +462,30 @@ DATA = RAM_BASE + (3 << 20)      # the page every 4 KiB leaf points to
 SUPERPAGE_TARGET = {1: RAM_BASE + (8 << 20), 2: RAM_BASE}
 PROBE_OFFSET = {2: (8 << 20) + 8}
 
+# Words are XLEN wide, as are Sv32 and Sv39/48/57 PTEs.
 PEER_GUEST = r"""
-typedef unsigned long u64;
+typedef unsigned long word;
+#if __riscv_xlen == 64
+#define LX "ld"
+#define SX "sd"
+#else
+#define LX "lw"
+#define SX "sw"
+#endif
 #define UART ((volatile unsigned char *)0x10000000)
-static volatile u64 *const trap_info = (u64 *)0x80280000;
-static void hex(u64 v) { for (int i = 60; i >= 0; i -= 4) *UART = "0123456789abcdef"[(v >> i) & 15]; }
-static void report(u64 a, u64 b) { hex(a); *UART = ' '; hex(b); *UART = '\n'; }
-static void probe(u64 satp, u64 va, int store, u64 bits) {
+static volatile word *const trap_info = (word *)0x80280000;
+static void hex(word v) {
+  for (int i = sizeof(word) * 8 - 4; i >= 0; i -= 4) *UART = "0123456789abcdef"[(v >> i) & 15];
+}
+static void report(word a, word b) { hex(a); *UART = ' '; hex(b); *UART = '\n'; }
+static void probe(word satp, word va, int store, word bits) {
   trap_info[0] = trap_info[1] = 0;
   asm volatile("csrw satp, %0\n sfence.vma" :: "r"(satp) : "memory");
   if (store)
-    asm volatile("csrc mstatus, %1\n csrs mstatus, %0\n sd zero, 0(%2)\n csrc mstatus, %1"
+    asm volatile("csrc mstatus, %1\n csrs mstatus, %0\n " SX " zero, 0(%2)\n csrc mstatus, %1"
                  :: "r"(bits), "r"(0xe1800UL), "r"(va) : "memory");
   else
-    asm volatile("csrc mstatus, %1\n csrs mstatus, %0\n ld t0, 0(%2)\n csrc mstatus, %1"
+    asm volatile("csrc mstatus, %1\n csrs mstatus, %0\n " LX " t0, 0(%2)\n csrc mstatus, %1"
                  :: "r"(bits), "r"(0xe1800UL), "r"(va) : "t0", "memory");
   report(trap_info[0], trap_info[1]);
 }
@@ -486,21 +496,24 @@ STEPS
 asm(".section .text.start\n.globl _start\n_start:\n li sp, 0x80200000\n"
     " la t0, trap\n csrw mtvec, t0\n call main\n"
     " li t0, 0x100000\n li t1, 0x5555\n sw t1, 0(t0)\n1: j 1b\n"
-    ".align 4\ntrap:\n addi sp, sp, -16\n sd t0, 0(sp)\n sd t1, 8(sp)\n"
-    " li t1, 0x80280000\n csrr t0, mcause\n sd t0, 0(t1)\n csrr t0, mtval\n sd t0, 8(t1)\n"
-    " csrr t0, mepc\n addi t0, t0, 4\n csrw mepc, t0\n"
-    " ld t0, 0(sp)\n ld t1, 8(sp)\n addi sp, sp, 16\n mret\n");
+    ".align 4\ntrap:\n addi sp, sp, -16\n " SX " t0, 0(sp)\n " SX " t1, 8(sp)\n"
+    " li t1, 0x80280000\n csrr t0, mcause\n " SX " t0, 0(t1)\n csrr t0, mtval\n"
+    " " SX " t0, %d(t1)\n csrr t0, mepc\n addi t0, t0, 4\n csrw mepc, t0\n"
+    " " LX " t0, 0(sp)\n " LX " t1, 8(sp)\n addi sp, sp, 16\n mret\n");
 """
 PEER_LINKER_SCRIPT = "ENTRY(_start) SECTIONS { . = 0x80000000; .text : { *(.text.start) *(.text*) }" \
                      " .rodata : { *(.rodata*) } .data : { *(.data*) *(.sdata*) }" \
                      " .bss : { *(.bss*) *(.sbss*) } }"
+PEER_TARGETS = {  # xlen: (schemes, emulator, -march, -mabi)
+    64: (("sv39", "sv48", "sv57"), "qemu-system-riscv64", "rv64ima_zicsr", "lp64"),
+    32: (("sv32",), "qemu-system-riscv32", "rv32ima_zicsr", "ilp32"),
+}
 
 
-def build_peer_tables(bus: AddressSpace) -> tuple[dict, list]:
-    """Three schemes' tables in `bus`, and the probes: (scheme, vaddr, access, mstatus bits)."""
-    sets = {"sv39": PageTables("sv39", bus, first_table=RAM_BASE + (4 << 20)),
-            "sv48": PageTables("sv48", bus, first_table=RAM_BASE + (5 << 20)),
-            "sv57": PageTables("sv57", bus, first_table=RAM_BASE + (6 << 20))}
+def build_peer_tables(bus: AddressSpace, schemes) -> tuple[dict, list]:
+    """Each scheme's tables in `bus`, and the probes: (scheme, vaddr, access, mstatus bits)."""
+    sets = {name: PageTables(name, bus, first_table=RAM_BASE + ((4 + n) << 20))
+            for n, name in enumerate(schemes)}
     probes = []
     s_mode, u_mode = MPRV | MPP_S, MPRV
     for name, t in sets.items():
@@ -509,57 +522,65 @@ def build_peer_tables(bus: AddressSpace) -> tuple[dict, list]:
             (0x1000, V | R | W | A | D, 0, 0),
             (0x2000, V | R | W, 0, 0),               # A/D to be set
             (0x3000, V | R | W | A, 0, 0),           # D to be set
-            (0x4000, V | R | W | A | D, 0, 1 << 60), # reserved bit
-            (0x5000, V | R | W | A | D, 0, 1 << 61), # PBMT
-            (0x6000, V | R | W | A | D, 0, 1 << 63), # N
             (0x7000, V | W | A | D, 0, 0),           # W without R
             (0x8000, V | X | A | D, 0, 0),           # execute only
             (0x9000, V | R | W | U | A | D, 0, 0),   # user page
             (0xA000, V | R | X | U, 0, 0),           # user, read-execute
             (0xB000, R | W | A | D, 0, 0),           # invalid
             (1 << top, V | R | W, 1, 0),             # superpages
-            ((1 << top) + (1 << 21) * 2, V | R | W | A | D, 1, 1 << 10),   # misaligned
+            ((1 << top) + (1 << (12 + t.vpn_bits)) * 2, V | R | W | A | D, 1, 1 << 10),  # misaligned
         ]
+        if t.xlen == 64:
+            leaves += [(0x4000, V | R | W | A | D, 0, 1 << 60),   # reserved bit
+                       (0x5000, V | R | W | A | D, 0, 1 << 61),   # PBMT
+                       (0x6000, V | R | W | A | D, 0, 1 << 63)]   # N
         if t.levels > 3:
             leaves.append((2 << top, V | R | W, 2, 0))
             leaves.append(((2 << top) + (1 << 30) * 3, V | R, 2, 1 << 19))  # misaligned
         for vaddr, flags, level, extra in leaves:
             t.map(vaddr, SUPERPAGE_TARGET.get(level, DATA), flags, level, extra)
         # A pointer PTE with U set, and a pointer at the last level.
-        t.map(3 << top, DATA, V | R | W | A | D)
-        pointer = t.pte_addr(3 << top, 1)
-        bus.write(pointer, 8, t.pte(pointer) | U)
+        t.map(5 << top, DATA, V | R | W | A | D)
+        pointer = t.pte_addr(5 << top, 1)
+        bus.write(pointer, t.pte_size, t.pte(pointer) | U)
         last = t.pte_addr(0xC000, 0)
-        bus.write(last, 8, ((t.alloc() >> 12) << 10) | V)
-        valen = 12 + t.vpn_bits * t.levels
+        bus.write(last, t.pte_size, ((t.alloc() >> 12) << 10) | V)
         for vaddr, _, level, _ in leaves:
             vaddr += PROBE_OFFSET.get(level, 8)
             for bits in (s_mode, s_mode | SUM, s_mode | MXR, u_mode, u_mode | MXR):
                 probes += [(name, vaddr, LOAD, bits), (name, vaddr, STORE, bits)]
-        for vaddr in (3 << top, 0xC000, 1 << (valen - 1), (1 << 64) - 0x1000, 1 << 63):
+        odd = [5 << top, 0xC000]
+        if t.xlen == 64:
+            odd += [1 << (vaddr_bits(t.mode) - 1), (1 << 64) - 0x1000, 1 << 63]  # not canonical
+        for vaddr in odd:
             probes += [(name, vaddr, LOAD, s_mode), (name, vaddr, STORE, s_mode)]
     return sets, probes
 
 
-def test_walks_match_qemu(tmp_path):
-    if not (shutil.which("qemu-system-riscv64") and shutil.which("riscv64-unknown-elf-gcc")):
-        pytest.skip("needs qemu-system-riscv64 and riscv64-unknown-elf-gcc")
+@pytest.mark.parametrize("xlen", [64, 32])
+def test_walks_match_qemu(tmp_path, xlen):
+    schemes, emulator, march, mabi = PEER_TARGETS[xlen]
+    if not (shutil.which(emulator) and shutil.which("riscv64-unknown-elf-gcc")):
+        pytest.skip(f"needs {emulator} and riscv64-unknown-elf-gcc")
     bus = AddressSpace()
     bus.map(RAM_BASE, RamRegion("ram", RAM_SIZE))
-    sets, probes = build_peer_tables(bus)
+    sets, probes = build_peer_tables(bus, schemes)
+    word = xlen // 8
     table_base, table_end = RAM_BASE + (4 << 20), max(t.next_free for t in sets.values())
-    words = [(a, bus.read(a, 8)) for a in range(table_base, table_end, 8)]
-    lines = [f"  *(volatile u64 *){a:#x}UL = {v:#x}UL;" for a, v in words if v]
+    words = [(a, bus.read(a, word)) for a in range(table_base, table_end, word)]
+    words = [(a, v) for a, v in words if v]
+    lines = [f"  *(volatile word *){a:#x}UL = {v:#x}UL;" for a, v in words]
     lines += [f"  probe({sets[name].satp():#x}UL, {vaddr:#x}UL, {int(access == STORE)}, {bits:#x}UL);"
               for name, vaddr, access, bits in probes]
-    lines += [f"  report({a:#x}UL, *(volatile u64 *){a:#x}UL);" for a, v in words if v]
-    (tmp_path / "guest.c").write_text(PEER_GUEST.replace("STEPS", "\n".join(lines)))
+    lines += [f"  report({a:#x}UL, *(volatile word *){a:#x}UL);" for a, v in words]
+    guest = PEER_GUEST.replace("STEPS", "\n".join(lines)).replace("%d", str(word))
+    (tmp_path / "guest.c").write_text(guest)
     (tmp_path / "link.ld").write_text(PEER_LINKER_SCRIPT)
-    subprocess.run(["riscv64-unknown-elf-gcc", "-march=rv64ima_zicsr", "-mabi=lp64",
+    subprocess.run(["riscv64-unknown-elf-gcc", f"-march={march}", f"-mabi={mabi}",
                     "-mcmodel=medany", "-nostdlib", "-ffreestanding", "-O1",
                     "-T", str(tmp_path / "link.ld"), str(tmp_path / "guest.c"),
                     "-o", str(tmp_path / "guest.elf")], check=True)
-    out = subprocess.run(["qemu-system-riscv64", "-M", "virt", "-bios", "none", "-nographic",
+    out = subprocess.run([emulator, "-M", "virt", "-bios", "none", "-nographic",
                           "-monitor", "none", "-serial", "stdio",
                           "-kernel", str(tmp_path / "guest.elf")],
                          capture_output=True, text=True, timeout=60, check=True).stdout
@@ -573,10 +594,10 @@ def test_walks_match_qemu(tmp_path):
             model.append((0, 0))
         except GuestTrap as trap:
             model.append((int(trap.cause), trap.tval))
-    model += [(a, bus.read(a, 8)) for a, v in words if v]
+    model += [(a, bus.read(a, word)) for a, v in words]
     assert len(qemu) == len(model)
     steps = [f"{p[0]} {p[1]:#x} {'store' if p[2] == STORE else 'load'} mstatus bits {p[3]:#x}"
-             for p in probes] + [f"table word at {a:#x}" for a, v in words if v]
+             for p in probes] + [f"table word at {a:#x}" for a, v in words]
     for step, q, m in zip(steps, qemu, model):
         assert (step, m) == (step, q)
     faults = sum(1 for m in model[:len(probes)] if m[0])
