@@ -141,3 +141,33 @@ def int_operand(rng: random.Random, bits: int, precision: int) -> int:
     if rng.getrandbits(1):
         value = (-value) & ((1 << bits) - 1)
     return value
+
+
+def fma_triple(rng: random.Random, fmt: Format) -> tuple[int, int, int]:
+    from pyqemu.fpu.softfloat import RNE, RTZ, mul
+    a, b = mul_pair(rng, fmt)
+    pick = rng.random()
+    if pick < 0.4:
+        c = any_operand(rng, fmt)
+    elif pick < 0.7:
+        # c cancels most of the product: exposes the single rounding.
+        product, _ = mul(fmt, a, b, rng.choice((RNE, RTZ)))
+        c = product ^ rng.choice((0, fmt.sign_bit))
+        c += rng.choice((0, 0, 1, -1)) if 0 < c & fmt.mag_mask < fmt.inf - 1 else 0
+    else:
+        c = near(rng, fmt, a, fmt.precision * 2)
+    return a, b, c
+
+
+def for_arithmetic(rng: random.Random, fmt: Format, op_name: str) -> tuple[int, int, int]:
+    """Operands for ADD SUB MUL DIV SQRT and the fused multiply-adds."""
+    if op_name in ("ADD", "SUB"):
+        return (*add_pair(rng, fmt), 0)
+    if op_name == "MUL":
+        return (*mul_pair(rng, fmt), 0)
+    if op_name == "DIV":
+        return (*div_pair(rng, fmt), 0)
+    if op_name == "SQRT":
+        a = any_operand(rng, fmt)
+        return (a & fmt.mag_mask if rng.random() < 0.8 else a), 0, 0
+    return fma_triple(rng, fmt)

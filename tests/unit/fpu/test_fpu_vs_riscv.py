@@ -105,17 +105,8 @@ FMT_IDS = [f.name for f in ALL_FORMATS]
 def test_arithmetic(riscv_peer, op, pfmt):
     fmt = FORMATS[pfmt]
     rng = rng_for(op, pfmt)
-    pair = {Op.ADD: operands.add_pair, Op.SUB: operands.add_pair, Op.MUL: operands.mul_pair,
-            Op.DIV: operands.div_pair}.get(op)
-    cases = []
-    for rm in ROUNDING_MODES:
-        for _ in range(CASES_PER_MODE):
-            if pair:
-                a, b = pair(rng, fmt)
-            else:
-                a, b = operands.any_operand(rng, fmt), 0
-                a &= fmt.mag_mask if rng.random() < 0.8 else fmt.all_mask
-            cases.append((op, pfmt, rm, a, b, 0))
+    cases = [(op, pfmt, rm, *operands.for_arithmetic(rng, fmt, op.name))
+             for rm in ROUNDING_MODES for _ in range(CASES_PER_MODE)]
     check_against_peer(riscv_peer, cases)
 
 
@@ -138,19 +129,8 @@ def test_exact_path_in_rne(riscv_peer, op, pfmt):
     integer paths they fall back to on their own, on the same kind of operands."""
     rng = rng_for("exact", op, pfmt)
     fmt = FORMATS[pfmt]
-    cases = []
-    for _ in range(CASES_PER_MODE):
-        c = 0
-        if op == Op.SQRT:
-            a, b = operands.any_operand(rng, fmt) & fmt.mag_mask, 0
-        elif op in (Op.MUL, Op.MADD):
-            a, b = operands.mul_pair(rng, fmt)
-            c = operands.near(rng, fmt, a, fmt.precision * 2)
-        elif op == Op.DIV:
-            a, b = operands.div_pair(rng, fmt)
-        else:
-            a, b = operands.add_pair(rng, fmt)
-        cases.append((op, pfmt, sf.RNE, a, b, c))
+    cases = [(op, pfmt, sf.RNE, *operands.for_arithmetic(rng, fmt, op.name))
+             for _ in range(CASES_PER_MODE)]
     check_against_peer(riscv_peer, cases, impl=ExactPathOnly)
 
 
@@ -159,21 +139,8 @@ def test_exact_path_in_rne(riscv_peer, op, pfmt):
 def test_fused_multiply_add(riscv_peer, op, pfmt):
     fmt = FORMATS[pfmt]
     rng = rng_for(op, pfmt)
-    cases = []
-    for rm in ROUNDING_MODES:
-        for _ in range(CASES_PER_MODE // 2):
-            a, b = operands.mul_pair(rng, fmt)
-            pick = rng.random()
-            if pick < 0.4:
-                c = operands.any_operand(rng, fmt)
-            elif pick < 0.7:
-                # c cancels most of the product: exposes the single rounding.
-                product, _ = sf.mul(fmt, a, b, rng.choice(ROUNDING_MODES))
-                c = product ^ rng.choice((0, fmt.sign_bit))
-                c += rng.choice((0, 0, 1, -1)) if 0 < c & fmt.mag_mask < fmt.inf - 1 else 0
-            else:
-                c = operands.near(rng, fmt, a, fmt.precision * 2)
-            cases.append((op, pfmt, rm, a, b, c))
+    cases = [(op, pfmt, rm, *operands.fma_triple(rng, fmt))
+             for rm in ROUNDING_MODES for _ in range(CASES_PER_MODE // 2)]
     check_against_peer(riscv_peer, cases)
 
 
