@@ -7,8 +7,8 @@ output post-processing and signals kept), and the saved settings are put back
 when the chardev closes or the process exits, whatever the reason.
 
 With the multiplexer (`mux=True`), Ctrl-A is an escape key, as in QEMU:
-C-a x quits, C-a h prints the help, C-a C-a sends a literal C-a, C-a c would
-switch to the monitor; other escapes are swallowed.
+C-a x quits, C-a h prints the help, C-a C-a sends a literal C-a, C-a b sends
+a break, C-a c would switch to the monitor; other escapes are swallowed.
 """
 
 from __future__ import annotations
@@ -106,8 +106,9 @@ class StdioChardev(Chardev):
 
     # -- input -----------------------------------------------------------------
 
-    def attach(self, receiver: Receiver, events: EventQueue) -> None:
-        super().attach(receiver, events)
+    def attach(self, receiver: Receiver, events: EventQueue,
+               on_break: Callable[[], None] | None = None) -> None:
+        super().attach(receiver, events, on_break)
         try:
             is_tty = os.isatty(self._in)
         except OSError:
@@ -169,8 +170,10 @@ class StdioChardev(Chardev):
                 self._events.post(self._on_monitor)
             else:
                 self.write(MUX_NO_MONITOR.encode())
-        # C-a s (commit -snapshot disks), t (timestamps), b (break) and unknown
-        # keys are swallowed: none of them has an effect here yet.
+        elif key == ord("b"):
+            self._deliver_break()
+        # C-a s (commit -snapshot disks), t (timestamps) and unknown keys are
+        # swallowed: they have no effect here yet.
 
     def _quit(self) -> None:
         if self._on_quit is not None and self._events is not None:

@@ -130,6 +130,7 @@ class Ns16550a:
         # the trigger level is reported as timed out at once.
         self._timeout_timer = clock.timer(self._char_timeout) if clock else None
         self._backlog = bytearray()
+        self._break_pending = False
         self._rx: collections.deque[int] = collections.deque()
         self.reset()
 
@@ -181,14 +182,29 @@ class Ns16550a:
         self._backlog += data
         self._fill_rx()
 
+    def receive_break(self) -> None:
+        """A break on the line (chardev `on_break`, on the vCPU thread).
+
+        Datasheet: BI is set and a zero character enters the receiver; with
+        ELSI it is a line status interrupt."""
+        if self._loopback:
+            return
+        # After the bytes that came before it.
+        self._break_pending = True
+        self._fill_rx()
+
     def _fill_rx(self) -> None:
-        if not self._backlog or self._loopback:
+        if self._loopback:
             return
         room = self._rx_capacity - len(self._rx)
-        if room <= 0:
+        if room <= 0 or not (self._backlog or self._break_pending):
             return
         self._rx.extend(self._backlog[:room])
         del self._backlog[:room]
+        if self._break_pending and not self._backlog and len(self._rx) < self._rx_capacity:
+            self._break_pending = False
+            self._lsr |= Lsr.BI
+            self._rx.append(0)
         self._rx_activity()
 
     def _push_rx(self, byte: int) -> None:
@@ -314,9 +330,11 @@ class Ns16550a:
         if reg == Reg.MCR:
             return self._mcr
         if reg == Reg.LSR:
-            # LSR7 (error in RX FIFO) counts parity/framing/break only, which
-            # a host byte stream never has: it stays clear.
+            # LSR7 (error in RX FIFO) counts parity, framing and break only, not
+            # overruns; of those a host line only ever has a break.
             value = self._lsr
+            if self._fifo_enabled and value & Lsr.BI:
+                value |= Lsr.RX_FIFO_ERROR
             self._lsr &= ~LSR_ERRORS
             self._update_irq()
             return int(value)

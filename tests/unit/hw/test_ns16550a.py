@@ -207,6 +207,21 @@ def test_interrupt_reaches_the_hart_through_the_plic(board):
     assert board.hart.level(MEIP) == 0
 
 
+def test_break_after_pending_input(board):
+    board.wr(FCR, 0x01)
+    board.wr(IER, 0x04)
+    board.uart.receive(b"x" * 20)                 # 16 in the FIFO, 4 waiting
+    board.uart.receive_break()
+    assert board.rd(LSR) & 0x10 == 0              # the break is behind the data
+    assert board.rd(RBR) == ord("x")
+    for _ in range(19):
+        assert board.rd(RBR) == ord("x")
+    assert board.irq == 1 and board.rd(IIR) == 0xC6
+    assert board.rd(LSR) == 0x60 | 0x80 | 0x10 | 0x01   # FIFO error, BI, DR
+    assert board.rd(RBR) == 0
+    assert board.irq == 0
+
+
 def test_reset_lowers_irq(board):
     board.wr(IER, 0x02)
     assert board.irq == 1
