@@ -12,7 +12,9 @@ measured with a bare-metal guest:
   1, 2, 4 or 8 bytes (other sizes read back as 0, "any"); type 6 also keeps
   vs, vu. dmode, action, chain, select, timing, maskmax and uncertain read 0.
 - A load/store trigger with match=0 watches [tdata2, tdata2 + len), len =
-  the size field or XLEN/8 for "any"; any access overlapping it fires.
+  the bytes its size field names or XLEN/8 for "any"; any access
+  overlapping it fires. (QEMU 7.2 takes the size *encoding* as the length,
+  so size 3, 32-bit, watches 3 bytes: a bug we do not copy.)
   An execute trigger fires when pc == tdata2.
 Beyond QEMU 7.2 (which hardwires both to 0): match=2 (address >= tdata2) and
 match=3 (address < tdata2) are kept and honoured, and the hit bit (type 2
