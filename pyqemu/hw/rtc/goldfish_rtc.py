@@ -1,8 +1,10 @@
 """Goldfish RTC (Android emulator's real-time clock; QEMU virt at 0x101000, PLIC IRQ 11).
 
 Time is nanoseconds since the Unix epoch, taken from the host's wall clock
-plus an offset the guest sets by writing TIME_LOW/TIME_HIGH. Reading
-TIME_LOW latches the high half, so a LOW-then-HIGH read pair is consistent.
+plus an offset the guest changes by writing TIME_LOW or TIME_HIGH (each
+replaces that half of the current time, as on QEMU). Reading TIME_LOW
+latches the high half, so a LOW-then-HIGH read pair is consistent. The
+registers span 0x24 bytes (QEMU's window; it faults above them).
 The alarm fires once, as a Timer on the virtual clock, and raises the IRQ
 while IRQ_ENABLED is set and the interrupt has not been cleared.
 """
@@ -48,7 +50,6 @@ class GoldfishRtc:
     def reset(self) -> None:
         self._time_high = 0
         self._alarm_next = 0
-        self._alarm_high = 0
         self._alarm_running = False
         self._irq_enabled = False
         self._irq_pending = False
@@ -85,19 +86,18 @@ class GoldfishRtc:
             self._log(f"goldfish_rtc: invalid write of size {size} at offset {offset:#x}")
             return
         value &= _MASK32
-        if offset == GoldfishRtcReg.TIME_LOW:
-            new_time = (self._time_high << 32) | value
-            self._tick_offset += new_time - self.now_ns()
+        if offset in (GoldfishRtcReg.TIME_LOW, GoldfishRtcReg.TIME_HIGH):
+            shift = 0 if offset == GoldfishRtcReg.TIME_LOW else 32
+            now = self.now_ns()
+            new_time = (now & ~(_MASK32 << shift)) | (value << shift)
+            self._tick_offset += new_time - now
             if self._alarm_running:
                 self._arm_alarm()
-        elif offset == GoldfishRtcReg.TIME_HIGH:
-            self._time_high = value
         elif offset == GoldfishRtcReg.ALARM_LOW:
-            self._alarm_next = (self._alarm_high << 32) | value
-            self._alarm_running = True
-            self._arm_alarm()
+            self._alarm_next = (self._alarm_next & ~_MASK32) | value
+            self._set_alarm()
         elif offset == GoldfishRtcReg.ALARM_HIGH:
-            self._alarm_high = value
+            self._alarm_next = (self._alarm_next & _MASK32) | (value << 32)
         elif offset == GoldfishRtcReg.IRQ_ENABLED:
             self._irq_enabled = bool(value & 1)
             self._update_irq()
@@ -109,6 +109,14 @@ class GoldfishRtc:
             self._update_irq()
         else:
             self._log(f"goldfish_rtc: write to read-only or unknown offset {offset:#x}")
+
+    def _set_alarm(self) -> None:
+        if self._alarm_next <= self.now_ns():
+            self._alarm_timer.cancel()
+            self._alarm_fired()
+        else:
+            self._alarm_running = True
+            self._arm_alarm()
 
     def _arm_alarm(self) -> None:
         # The alarm is in wall-clock time; the timer runs on virtual time, so

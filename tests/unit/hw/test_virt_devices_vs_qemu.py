@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,8 @@ def w(addr, value, size=4):
     return Op("w", addr, size, value)
 
 
-def r(addr, size=4):
-    return Op("r", addr, size)
+def r(addr, size=4, mask=(1 << 64) - 1):
+    return Op("r", addr, size, mask=mask)
 
 
 def ub(reg, value=None):
@@ -110,6 +111,15 @@ SCRIPT = [
     # (held back until completion, then taken from the line) differ.
     ub(1, 0x02), w(RTC + 0x08, 2000), DELAY, r(PENDING), r(CLAIM0), r(CLAIM0), r(CLAIM0),
     w(RTC + 0x1C, 1), w(CLAIM0, 11), ub(1, 0x00), w(CLAIM0, 10), r(PENDING), MIP,
+    # Timers in time: mtime set to 0, MTIP 10 ms later; the RTC's clock set
+    # to 0 and an alarm 10 ms later. (A delay is 30 ms.)
+    w(CLINT + 0x4000, 0xFFFFFFFFFFFFFFFF, 8), MIP,
+    w(CLINT + 0xBFF8, 0, 8), w(CLINT + 0x4000, 100_000, 8), MIP, DELAY, MIP,
+    w(CLINT + 0x4000, 0xFFFFFFFFFFFFFFFF, 8), MIP,
+    w(RTC + 0x04, 0), w(RTC + 0x00, 0), r(RTC + 0x04), w(RTC + 0x04, 7), r(RTC + 0x00, mask=0),
+    r(RTC + 0x04), w(RTC + 0x04, 0),
+    w(RTC + 0x0C, 0), w(RTC + 0x08, 10_000_000), r(RTC + 0x18), r(PENDING), DELAY,
+    r(RTC + 0x18), r(PENDING), MIP, r(CLAIM0), w(RTC + 0x1C, 1), w(CLAIM0, 11), MIP,
     # Threshold.
     w(PLIC + 0x200000, 1), r(PLIC + 0x200000), ub(1, 0x02), MIP, r(CLAIM0),
     w(PLIC + 0x200000, 0), MIP, r(CLAIM0), ub(1, 0x00), w(CLAIM0, 10), MIP,
@@ -147,8 +157,10 @@ static uint64_t access(const struct op *op) {
         default: return *(volatile uint64_t *)p;
         }
     }
-    if (op->kind == 'd') {           /* about a millisecond for timers to run */
-        for (volatile int i = 0; i < 200000; i++) {}
+    if (op->kind == 'd') {           /* 30 ms of mtime for timers to run */
+        volatile uint64_t *mtime = (volatile uint64_t *)0x200bff8;
+        uint64_t start = *mtime;
+        while (*mtime - start < 300000) {}
         return 0;
     }
     return read_mip();
@@ -243,6 +255,7 @@ def run_on_models() -> list[int]:
             dev, offset = device(op.addr)
             value = dev.mmio_read(offset, op.size)
         elif op.kind == "delay":
+            time.sleep(0.03)
             clock.run_expired()          # what the vCPU loop does between blocks
         else:
             value = sum(hart.level(bit) << bit for bit in MIP_BITS)
