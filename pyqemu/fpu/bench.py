@@ -1,7 +1,8 @@
 """Per-operation cost of pyqemu.fpu.softfloat: python -m pyqemu.fpu.bench
 
 Operands are typical normal numbers (what guest code mostly computes on);
-prints nanoseconds per call for each operation, format and rounding mode.
+prints nanoseconds of process CPU time per call (best of three runs, so other
+load on the machine distorts it little) for each operation, format and mode.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ def _operands(fmt: sf.Format, count: int, rng: random.Random) -> list[int]:
 def _time_ns(call, args: list[tuple], repeat: int = 3) -> float:
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter_ns()
+        start = time.process_time_ns()
         for a in args:
             call(*a)
-        best = min(best, (time.perf_counter_ns() - start) / len(args))
+        best = min(best, (time.process_time_ns() - start) / len(args))
     return best
 
 

@@ -501,8 +501,29 @@ def _muladd(fmt: Format, a: int, b: int, c: int, rm: int,
         mc = (mc & fmt.frac_mask) | fmt.hidden
     else:
         xc = 1
-    bias = fmt.q_min - 1
-    return _sum(fmt, sp, ma * mb, xa + xb + 2 * bias, sc, mc, xc + bias, rm)
+    # Inlined _sum of the exact product (sp, ma*mb, xp) and the addend (sc, mc, xc).
+    mp = ma * mb
+    xp = xa + xb + fmt.q_min - 1  # product exponent minus the addend's scale
+    if xp >= xc:
+        e = xc
+        mp <<= xp - xc
+    else:
+        e = xp
+        mc <<= xc - xp
+    if sp == sc:
+        total = mp + mc
+        sign = sp
+    else:
+        total = mp - mc
+        sign = sp
+        if total < 0:
+            total = -total
+            sign = sc
+    if total:
+        return round_pack(fmt, sign, total, e + fmt.q_min - 1, rm)
+    if sp == sc:  # exact zero: same rule as in _sum
+        return sp << fmt.sign_shift, 0
+    return (fmt.sign_bit if rm == RDN else 0), 0
 
 
 def _order_key(fmt: Format, a: int) -> int:
@@ -586,10 +607,26 @@ def to_int(fmt: Format, a: int, rm: int, bits: int, signed: bool) -> tuple[int, 
     Out-of-range inputs saturate as the spec's "Domains of float-to-integer
     conversions" table says (NaN converts like +inf) and raise NV alone.
     """
-    if rm != RMM and (fmt is F64 or fmt is F32):
-        r = _fast_to_int(fmt, a, rm, bits, signed)
-        if r is not None:
-            return r
+    if fmt is F64 or fmt is F32:
+        # The host's float -> int operations are exact: convert, then check
+        # the range (out of range goes to the exact path, which saturates).
+        if (a & fmt.mag_mask) < fmt.inf and rm != RMM:
+            x = _unpack_d(_pack_q(a))[0] if fmt is F64 else _unpack_f(_pack_i(a))[0]
+            if rm == RTZ:
+                value = int(x)
+            elif rm == RNE:
+                value = round(x)  # float.__round__ without digits: exact, ties to even
+            elif rm == RDN:
+                value = math.floor(x)
+            elif rm == RUP:
+                value = math.ceil(x)
+            else:
+                return _to_int(fmt, a, rm, bits, signed)
+            if signed:
+                if -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+                    return value & ((1 << bits) - 1), (0 if value == x else NX)
+            elif 0 <= value < (1 << bits):
+                return value, (0 if value == x else NX)  # int == float compares exactly
     return _to_int(fmt, a, rm, bits, signed)
 
 
@@ -838,26 +875,3 @@ def _fast_f32_muladd(a: int, b: int, c: int, negate_product: bool, negate_addend
         return _f32_result(s, True)
     return _f32_result(s, False)
 
-
-def _fast_to_int(fmt: Format, a: int, rm: int, bits: int, signed: bool):
-    """Float -> integer through the host's exact float -> int operations."""
-    if (a & fmt.mag_mask) >= fmt.inf:
-        return None
-    x = _unpack_d(_pack_q(a))[0] if fmt is F64 else _unpack_f(_pack_i(a))[0]
-    if rm == RTZ:
-        value = int(x)
-    elif rm == RNE:
-        value = round(x)  # float.__round__ without digits: exact, ties to even
-    elif rm == RDN:
-        value = math.floor(x)
-    elif rm == RUP:
-        value = math.ceil(x)
-    else:
-        return None
-    if signed:
-        if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
-            return None  # invalid: the exact path saturates
-    elif not 0 <= value < (1 << bits):
-        return None
-    # int == float compares exactly in Python.
-    return value & ((1 << bits) - 1), (0 if value == x else NX)
