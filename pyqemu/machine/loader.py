@@ -56,11 +56,9 @@ def load_elf(bus: AddressSpace, path: str, data: bytes, xlen: int, what: str) ->
             addr = seg["p_paddr"]
             body = seg.data()
             image = body + bytes(seg["p_memsz"] - len(body))
-            try:
-                bus.load_image(addr, image)
-            except GuestMemoryError:
+            if not _load_clipped(bus, addr, image):
                 raise LoadError(f"could not load {what} '{path}': segment at 0x{addr:x} "
-                                f"(0x{len(image):x} bytes) is outside RAM/ROM") from None
+                                f"(0x{len(image):x} bytes) is outside RAM/ROM")
             low = addr if low is None else min(low, addr)
             high = max(high, addr + len(image))
         if low is None:
@@ -68,6 +66,25 @@ def load_elf(bus: AddressSpace, path: str, data: bytes, xlen: int, what: str) ->
         return Loaded(elf["e_entry"], low, high)
     except (ELFError, struct.error, ValueError) as e:
         raise LoadError(f"could not load {what} '{path}': malformed ELF ({e})") from None
+
+
+def _load_clipped(bus: AddressSpace, addr: int, image: bytes) -> bool:
+    """Load the parts of [addr, addr+len) that fall in RAM or ROM.
+
+    Like QEMU, bytes of a segment outside memory are dropped (toolchains put
+    the ELF headers in a PT_LOAD just below the text); a segment with no
+    byte in memory at all is an error, reported by the caller.
+    """
+    loaded = False
+    end = addr + len(image)
+    for m in bus.mappings:
+        if m.region.kind not in ("ram", "rom"):
+            continue
+        lo, hi = max(addr, m.base), min(end, m.end)
+        if lo < hi:
+            bus.load_image(lo, image[lo - addr:hi - addr])
+            loaded = True
+    return loaded or not image
 
 
 def load_raw(bus: AddressSpace, path: str, data: bytes, addr: int, what: str) -> Loaded:

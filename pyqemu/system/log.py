@@ -23,6 +23,15 @@ _ABI = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1"
         "t3", "t4", "t5", "t6"]
 
 
+# The names QEMU's `-d int` prints, by cause number.
+_EXCP_NAMES = ["misaligned_fetch", "fault_fetch", "illegal_instruction", "breakpoint",
+               "misaligned_load", "fault_load", "misaligned_store", "fault_store", "user_ecall",
+               "supervisor_ecall", "hypervisor_ecall", "machine_ecall", "exec_page_fault",
+               "load_page_fault", "reserved", "store_page_fault"]
+_IRQ_NAMES = ["u_software", "s_software", "vs_software", "m_software", "u_timer", "s_timer",
+              "vs_timer", "m_timer", "u_external", "s_external", "vs_external", "m_external"]
+
+
 class LogError(Exception):
     pass
 
@@ -99,7 +108,8 @@ class Log:
             self.write("OP:\n" + tb.dump() + "\n\n")
 
     def trap(self, cpu, cause: int, tval: int, interrupt: bool) -> None:
-        kind = "interrupt" if interrupt else "exception"
+        names = _IRQ_NAMES if interrupt else _EXCP_NAMES
+        kind = names[cause] if cause < len(names) else "reserved"
         self.write(f"riscv_cpu_do_interrupt: hart:{cpu.hart_id}, async:{int(interrupt)}, "
                    f"cause:{cause:016x}, epc:0x{cpu.pc:016x}, tval:0x{tval:016x}, desc={kind}\n")
 

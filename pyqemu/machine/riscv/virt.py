@@ -37,6 +37,7 @@ from .fdt import (CLINT_BASE, CLINT_SIZE, PLIC_BASE, PLIC_NUM_SOURCES, PLIC_SIZE
 ROM_BASE, ROM_SIZE = 0x1000, 0xF000
 RAM_BASE = 0x80000000
 DEFAULT_RAM = 128 << 20
+MAX_HARTS = 512                            # as QEMU's virt
 MAX_RAM = {64: 1 << 40, 32: 2 << 30}      # keep RAM below the top of the address space
 FW_DYNAMIC_MAGIC = 0x4942534F              # "OSBI"
 FW_DYNAMIC_VERSION = 2
@@ -91,13 +92,14 @@ class VirtMachine:
         self.cfg = cfg
         if cfg.xlen not in (32, 64):
             raise MachineError(f"unsupported xlen {cfg.xlen}")
-        if not 1 <= cfg.smp <= 8:
+        if not 1 <= cfg.smp <= MAX_HARTS:
             raise MachineError(f"Invalid SMP CPUs {cfg.smp}. The max CPUs supported by machine "
-                               "'virt' is 8")
+                               f"'virt' is {MAX_HARTS}")
         if cfg.ram_size < (16 << 20) or cfg.ram_size > MAX_RAM[cfg.xlen]:
             raise MachineError(f"-m: RAM size {cfg.ram_size} out of range for virt "
                                f"(16M .. {MAX_RAM[cfg.xlen] >> 20}M)")
         self.exit_code: int | None = None
+        self.dumped_dtb = False          # -machine dumpdtb: write the tree and exit, as QEMU
         self.clock = VirtualClock()
         self.events = EventQueue()
         self.bus = AddressSpace("riscv-virt")
@@ -181,14 +183,14 @@ class VirtMachine:
             raise MachineError("-bios none needs -kernel: there is nothing to run")
         if cfg.initrd and not cfg.kernel:
             raise MachineError("-initrd cannot be used without -kernel")
-        next_addr = kernel_entry if kernel_entry is not None else (
-            RAM_BASE + (0x200000 if cfg.xlen == 64 else 0x400000))
+        # With no kernel the firmware is told to go to 0, as QEMU does.
+        next_addr = kernel_entry if kernel_entry is not None else 0
 
         initrd_start = initrd_end = None
         if cfg.initrd:
             data = loader.read_file(cfg.initrd, "initrd")
             # As QEMU: half of RAM (at most 128 MiB) above the kernel's start.
-            initrd_start = max(next_addr + min(cfg.ram_size // 2, 128 << 20), kernel_high)
+            initrd_start = max(kernel_entry + min(cfg.ram_size // 2, 128 << 20), kernel_high)
             initrd_start = (initrd_start + 0xFFF) & ~0xFFF
             if initrd_start + len(data) > RAM_BASE + cfg.ram_size:
                 raise MachineError(f"could not load initrd '{cfg.initrd}': too big for RAM "
@@ -214,6 +216,7 @@ class VirtMachine:
                     f.write(dtb)
             except OSError as e:
                 raise MachineError(f"dumpdtb {cfg.dumpdtb}: {e.strerror}") from None
+            self.dumped_dtb = True
         ram_end = RAM_BASE + cfg.ram_size
         fdt_addr = (min(ram_end, 0x100000000 if cfg.xlen == 64 else ram_end) - len(dtb)) & ~0x1FFFFF
         if fdt_addr < kernel_high:
@@ -245,6 +248,8 @@ class VirtMachine:
 
     def run(self) -> int:
         """Run until the guest powers off (or a quit request); the exit status."""
+        if self.dumped_dtb:
+            return 0
         self.runner.run()
         return self.exit_code if self.exit_code is not None else 0
 

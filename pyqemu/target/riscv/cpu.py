@@ -104,6 +104,9 @@ class RISCVCPU:
         if priv == 3 and self.mstatus & C.MPRV:
             priv = (self.mstatus >> C.MPP_SHIFT) & 3
         self.data_priv = priv
+        # Translation flags: cached here because every privilege or mstatus
+        # change passes through this method, and the block lookup needs them.
+        self.flags = self.tb_flags()
         key = (priv, bool(self.mstatus & C.SUM), bool(self.mstatus & C.MXR))
         pair = self.tlbs.get(key)
         if pair is None:
@@ -124,6 +127,7 @@ class RISCVCPU:
 
     def set_fs_dirty(self) -> None:
         self.mstatus |= C.FS
+        self.flags = self.tb_flags()
 
     # -- CSR side effects ---------------------------------------------------------
     def read_mstatus(self) -> int:
@@ -359,7 +363,7 @@ class RISCVCPU:
 
     # -- translated code -----------------------------------------------------------------------
     def lookup_tb(self):
-        key = (self.pc, self.tb_flags())
+        key = (self.pc, self.flags)
         tb = self.tb_cache.get(key)
         if tb is None:
             tb = self.translator.translate(self, self.pc, key[1])
@@ -478,18 +482,21 @@ class RISCVCPU:
     def run_slice(self, max_tbs: int, events) -> None:
         """Run up to max_tbs translation blocks; return early when the hart
         waits for an interrupt or another thread posted work."""
+        cache = self.tb_cache
         for _ in range(max_tbs):
-            if self.waiting:
-                if self.mip & self.mie:
-                    self.waiting = False
-                else:
-                    return
             if self.mip & self.mie:
+                if self.waiting:
+                    self.waiting = False
                 irq = self.pending_interrupt()
                 if irq is not None:
                     self.take_trap(irq, 0, True)
+            elif self.waiting:
+                return
             try:
-                self.lookup_tb().code(self)
+                tb = cache.get((self.pc, self.flags))
+                if tb is None:
+                    tb = self.lookup_tb()
+                tb.code(self)
             except GuestTrap as t:
                 self.take_trap(t.cause, t.tval)
             if events.pending:
