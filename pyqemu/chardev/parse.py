@@ -7,6 +7,11 @@ from pyqemu.chardev.file import FileChardev
 from pyqemu.chardev.null import NullChardev
 from pyqemu.chardev.stdio import StdioChardev
 
+# Other `-serial` forms QEMU accepts (its legacy chardev syntax), which pyqemu
+# does not implement yet: named so the error says "not supported", not "invalid".
+_QEMU_ONLY_PREFIXES = ("vc", "pty", "chardev:", "pipe:", "udp:", "tcp:", "telnet:", "websocket:",
+                       "unix:", "msmouse", "wctablet", "braille", "testdev", "/dev/", "COM")
+
 
 def parse_serial(spec: str, option: str = "-serial") -> Chardev | None:
     """`stdio`, `mon:stdio`, `null`, `none` (no device: returns None) or `file:PATH`.
@@ -27,6 +32,10 @@ def parse_serial(spec: str, option: str = "-serial") -> Chardev | None:
             return StdioChardev(mux=True)
         if spec.startswith("file:"):
             return FileChardev(spec[len("file:"):])
+        backend = spec[len("mon:"):] if spec.startswith("mon:") else spec
+        if backend.startswith(_QEMU_ONLY_PREFIXES):
+            raise ChardevError(f"character backend '{backend}' is not supported by pyqemu "
+                               "(supported: stdio, mon:stdio, null, none, file:PATH)")
         raise ChardevError(f"'{spec}' is not a valid char driver")
     except ChardevError as e:
         raise ChardevError(f"{option} {spec}: {e}") from None

@@ -160,6 +160,14 @@ def test_parse_serial_backends(tmp_path):
     chardev.close()
 
 
+def test_parse_serial_names_backends_qemu_has_and_we_lack():
+    with pytest.raises(ChardevError, match=r"^-serial tcp::4444,server: character backend "
+                                           r"'tcp::4444,server' is not supported by pyqemu"):
+        parse_serial("tcp::4444,server")
+    with pytest.raises(ChardevError, match="'pty' is not supported"):
+        parse_serial("mon:pty")
+
+
 @pytest.mark.parametrize("spec", ["foo", "bogus:thing", "file:/nonexistent/dir/x", "file:"])
 def test_parse_serial_errors_read_like_qemu(spec):
     qemu = shutil.which("qemu-system-riscv64")
