@@ -8,7 +8,7 @@ import pytest
 
 from pyqemu.hw.intc.aclint import Clint
 from pyqemu.system.clock import NEVER, VirtualClock
-from tests.unit.hw.recording_hart import RecordingHart
+from .recording_hart import RecordingHart
 
 MSIP, MTIP = 3, 7
 MTIMECMP, MTIME = 0x4000, 0xBFF8

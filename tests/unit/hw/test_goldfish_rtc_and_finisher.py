@@ -11,7 +11,7 @@ from pyqemu.hw.intc.plic import Plic
 from pyqemu.hw.misc.sifive_test import SifiveTest
 from pyqemu.hw.rtc.goldfish_rtc import GoldfishRtc
 from pyqemu.system.clock import VirtualClock
-from tests.unit.hw.recording_hart import RecordingHart
+from .recording_hart import RecordingHart
 
 TIME_LOW, TIME_HIGH, ALARM_LOW, ALARM_HIGH = 0x00, 0x04, 0x08, 0x0C
 IRQ_ENABLED, CLEAR_ALARM, ALARM_STATUS, CLEAR_INTERRUPT = 0x10, 0x14, 0x18, 0x1C

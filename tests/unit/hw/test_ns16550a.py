@@ -9,7 +9,7 @@ from pyqemu.chardev.file import FileChardev
 from pyqemu.hw.char.ns16550a import Ns16550a
 from pyqemu.hw.intc.plic import Plic
 from pyqemu.system.clock import VirtualClock
-from tests.unit.hw.recording_hart import RecordingHart
+from .recording_hart import RecordingHart
 
 RBR = THR = DLL = 0
 IER = DLM = 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pyqemu.hw.intc.plic import Plic
-from tests.unit.hw.recording_hart import RecordingHart
+from .recording_hart import RecordingHart
 
 MEIP, SEIP = 11, 9
 PRIORITY, PENDING, ENABLE, CONTEXT = 0x0, 0x1000, 0x2000, 0x200000

@@ -24,7 +24,7 @@ from pyqemu.hw.intc.aclint import Clint
 from pyqemu.hw.intc.plic import Plic
 from pyqemu.hw.rtc.goldfish_rtc import GoldfishRtc
 from pyqemu.system.clock import VirtualClock
-from tests.unit.hw.recording_hart import RecordingHart
+from .recording_hart import RecordingHart
 
 UART, PLIC, CLINT, RTC = 0x10000000, 0xC000000, 0x2000000, 0x101000
 CLAIM0, CLAIM1 = PLIC + 0x200004, PLIC + 0x201004
