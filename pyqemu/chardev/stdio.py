@@ -8,7 +8,8 @@ when the chardev closes or the process exits, whatever the reason.
 
 With the multiplexer (`mux=True`), Ctrl-A is an escape key, as in QEMU:
 C-a x quits, C-a h prints the help, C-a C-a sends a literal C-a, C-a b sends
-a break, C-a c would switch to the monitor; other escapes are swallowed.
+a break, C-a t toggles timestamps on output lines, C-a c would switch to the
+monitor; other escapes are swallowed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import sys
 import termios
 import threading
+import time
 from typing import Callable
 
 from pyqemu.chardev.base import Chardev, Receiver
@@ -84,6 +86,9 @@ class StdioChardev(Chardev):
         self._out = stdout_fd
         self._write_lock = threading.Lock()
         self._got_escape = False
+        self._timestamps = False
+        self._timestamps_start: int | None = None
+        self._at_line_start = True
         self._terminal: _RawTerminal | None = None
         self._reader: threading.Thread | None = None
         self._closed = False
@@ -93,8 +98,31 @@ class StdioChardev(Chardev):
     # -- output ----------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        """Guest output; with C-a t on, each line starts with the time since
+        the first stamped output, as "[HH:MM:SS.mmm] " (QEMU's format)."""
         with self._write_lock:
+            if self._timestamps:
+                data = self._stamp_lines(data)
+            elif data:
+                # Kept while off too, so that stamps switched on mid-line wait
+                # for the next line.
+                self._at_line_start = data.endswith(b"\n")
             self._write_unlocked(data)
+
+    def _stamp_lines(self, data: bytes) -> bytes:
+        out = bytearray()
+        for line in data.splitlines(keepends=True):
+            if self._at_line_start:
+                now_ms = time.monotonic_ns() // 1_000_000
+                if self._timestamps_start is None:
+                    self._timestamps_start = now_ms
+                ms = now_ms - self._timestamps_start
+                secs = ms // 1000
+                out += b"[%02d:%02d:%02d.%03d] " % (secs // 3600, secs // 60 % 60, secs % 60,
+                                                    ms % 1000)
+            out += line
+            self._at_line_start = line.endswith(b"\n")
+        return bytes(out)
 
     def _write_unlocked(self, data: bytes) -> None:
         view = memoryview(data)
@@ -172,8 +200,12 @@ class StdioChardev(Chardev):
                 self.write(MUX_NO_MONITOR.encode())
         elif key == ord("b"):
             self._deliver_break()
-        # C-a s (commit -snapshot disks), t (timestamps) and unknown keys are
-        # swallowed: they have no effect here yet.
+        elif key == ord("t"):
+            with self._write_lock:
+                self._timestamps = not self._timestamps
+                self._timestamps_start = None
+        # C-a s (commit -snapshot disks) and unknown keys are swallowed: they
+        # have no effect here.
 
     def _quit(self) -> None:
         if self._on_quit is not None and self._events is not None:

@@ -4,6 +4,7 @@ compared byte for byte with the real QEMU, -serial parsing and its errors."""
 from __future__ import annotations
 
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -74,13 +75,21 @@ def test_mux_quit_stops_input_at_the_escape():
 
 
 def test_mux_escapes_reaching_the_guest():
-    ours = run_child("mon:stdio", b"a\x01\x01b\x01zc\x01t\x01cd\x01be")
+    ours = run_child("mon:stdio", b"a\x01\x01b\x01zc\x01cd\x01be")
     assert ours.returncode == 0, ours.stderr
     assert b"QEMU: no monitor\n\r" in ours.stdout
     # Input may arrive in any number of chunks, each echoed as <...>: join them.
     guest = ours.stdout.replace(b"QEMU: no monitor\n\r", b"").replace(b"><", b"")
-    # C-a C-a is one C-a; C-a z and t are swallowed; C-a b is a break, in order.
+    # C-a C-a is one C-a; C-a z is swallowed; C-a b is a break, in order.
     assert guest == b"<a\x01bcdBREAKe>"
+
+
+def test_mux_timestamps_toggle():
+    ours = run_child("mon:stdio", b"\x01tone\ntwo\n")
+    assert ours.returncode == 0, ours.stderr
+    # Every line the output starts gets a stamp, the echo's closing ">" too.
+    stamped = re.sub(rb"\[00:00:00\.\d\d\d\] ", b"[T] ", ours.stdout).replace(b"><", b"")
+    assert stamped == b"[T] <one\n[T] two\n[T] >"
 
 
 def test_plain_stdio_passes_everything_and_eof_is_not_an_error():
