@@ -50,7 +50,7 @@ def tree(dtb: bytes) -> list[tuple[str, list[tuple[str, bytes]]]]:
     return nodes
 
 
-def modelled(nodes, rng_seed_len_only=True):
+def modelled(nodes):
     kept = []
     for path, props in nodes:
         if any(path == u or path.startswith(u + "/") for u in UNMODELLED):
