@@ -160,16 +160,14 @@ def check_image(image, repair: str | None = None, quiet: bool = False) -> CheckR
     expected, nb_clusters = _walk(image, result, quiet, False)
     rc = image.refcounts
     highest = 0
-    limit = max(nb_clusters, rc.capacity_clusters())
+    # Refcounts past the end of the file are not checked (as QEMU does).
+    limit = nb_clusters
     for c in range(limit):
-        stored = rc.get(c) if c < rc.capacity_clusters() else 0
+        stored = rc.get(c)
         want = expected[c] if c < len(expected) else 0
         if stored or want:
             highest = c + 1
         if stored == want:
-            continue
-        if c >= nb_clusters and want == 0:
-            # Refcounts past the end of the file: a leak QEMU ignores.
             continue
         fix = repair == "all" or (repair == "leaks" and stored > want)
         label = "Repairing" if fix else ("ERROR" if stored < want else "Leaked")
@@ -193,7 +191,7 @@ def check_image(image, repair: str | None = None, quiet: bool = False) -> CheckR
         image.file.flush()
         highest = 0
         for c in range(limit):
-            if (c < rc.capacity_clusters() and rc.get(c)) or (c < len(expected) and expected[c]):
+            if rc.get(c) or expected[c]:
                 highest = c + 1
     result.image_end_offset = highest * cs
     return result

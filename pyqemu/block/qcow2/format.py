@@ -115,6 +115,7 @@ class Header:
         return head
 
     def pack_extensions(self, with_feature_table: bool = True) -> bytes:
+        # The feature name table is optional: small clusters may not hold it.
         out = bytearray()
 
         def ext(kind: int, payload: bytes) -> None:
@@ -135,6 +136,9 @@ class Header:
         """Header, extensions and backing file name, laid out as QEMU does."""
         fixed = self.pack_fixed()
         exts = self.pack_extensions()
+        name_len = len(self.backing_file.encode()) if self.backing_file else 0
+        if len(fixed) + len(exts) + name_len > self.cluster_size:
+            exts = self.pack_extensions(with_feature_table=False)
         body = fixed + exts
         if self.backing_file:
             name = self.backing_file.encode()

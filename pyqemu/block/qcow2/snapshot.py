@@ -147,7 +147,7 @@ def create(image, name: str) -> F.Snapshot:
     ids = [int(s.id_str) for s in image.snapshots if s.id_str.isdigit()]
     now = time.time()
     snap = F.Snapshot(l1_off, size, str(max(ids, default=0) + 1), name, int(now), int(now % 1 * 1e9),
-                      0, 0, image.header.size)
+                      0, 0, image.header.size, icount=0)
     _write_table(image, image.snapshots + [snap])
     return snap
 
