@@ -53,9 +53,13 @@ int main(void)
     asm volatile("lr.w %0, (%1)" : "=r"(v) : "r"(area + 1) : "memory");
     show("lr_w_misaligned", trap_outcome("lr.w"));
     check("lr_mtval", last_trap.tval, (ulong)(area + 1));
-    expect_trap();
+    /* "If the address is not naturally aligned, an address-misaligned
+       exception or an access-fault exception will be generated" (A
+       extension, LR/SC) -- also for an SC that would fail.  QEMU 7.2 checks
+       the reservation first and fails the SC without a trap. */
+    expect_trap_quietly();
     asm volatile("sc.w %0, %1, (%2)" : "=r"(v) : "r"(1UL), "r"(area + 2) : "memory");
-    show("sc_w_misaligned", trap_outcome("sc.w"));
+    check_spec("sc_w_misaligned", trap_outcome("sc.w"), CAUSE_MISALIGNED_STORE);
 #if XLEN == 64
     expect_trap_quietly();
     asm volatile("amoswap.d %0, %1, (%2)" : "=r"(v) : "r"(1UL), "r"(area + 4) : "memory");
