@@ -35,11 +35,18 @@ class TCGRunner:
             if clock.next_deadline <= clock.now_ns():
                 clock.run_expired()
             idle = True
+            smp = len(harts) > 1
             for h in harts:
                 if trace:
                     h.run_traced(SLICE_TBS, self.log, events)
                 else:
                     h.run_slice(SLICE_TBS, events)
+                if smp:
+                    # Other harts run next and their stores do not look at
+                    # this hart's reservation: drop it, so a pending SC fails
+                    # and retries (a spurious SC failure is allowed; a false
+                    # success would break atomicity).
+                    h.reservation = None
                 if not h.waiting:
                     idle = False
                 if self.stopped:
