@@ -126,8 +126,8 @@ class Ns16550a:
         self._chardev = chardev
         self._clock = clock
         self._log = log or _guest_errors.info
-        # Without a clock the character timeout is immediate: any data below
-        # the trigger level is reported as timed out at once.
+        # Without a clock the character timeout is immediate: data below the
+        # trigger level is reported as timed out at once.
         self._timeout_timer = clock.timer(self._char_timeout) if clock else None
         self._backlog = bytearray()
         self._break_pending = False
@@ -288,11 +288,14 @@ class Ns16550a:
         ier = self._ier
         if ier & Ier.ELSI and self._lsr & LSR_ERRORS:
             return IirId.LINE_STATUS
-        if ier & Ier.ERBFI:
+        if ier & Ier.ERBFI and self._rx:
+            # Data and timeout share priority 2; a timeout, once due, is what
+            # IIR names (as QEMU does), even at or above the trigger level.
+            if self._fifo_enabled and (self._timeout_ipending if self._timeout_timer
+                                       else not self._rx_trigger_reached()):
+                return IirId.CHAR_TIMEOUT
             if self._rx_trigger_reached():
                 return IirId.RX_DATA
-            if self._rx and (self._timeout_ipending or not self._timeout_timer):
-                return IirId.CHAR_TIMEOUT
         if ier & Ier.ETBEI and self._thr_ipending:
             return IirId.THR_EMPTY
         if ier & Ier.EDSSI and self._msr & MSR_DELTAS:

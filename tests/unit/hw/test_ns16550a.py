@@ -144,6 +144,22 @@ def test_character_timeout_below_trigger(tmp_path, clock):
     assert board.irq == 0
 
 
+def test_timeout_named_over_data_available_once_due(tmp_path, clock):
+    board = Board(tmp_path, clock=clock)
+    board.wr(LCR, 0x83)
+    board.wr(DLL, 1)
+    board.wr(LCR, 0x03)
+    board.wr(FCR, 0x41)                          # trigger at 4
+    board.wr(IER, 0x01)
+    board.uart.receive(b"12345")
+    assert board.rd(IIR) == 0xC4
+    clock.set_ns(clock.now_ns() + 4 * 10 * 16 * 1_000_000_000 // 3_686_400)
+    clock.run_expired()
+    assert board.rd(IIR) == 0xCC                 # no reads for 4 characters: timeout
+    board.rd(RBR)
+    assert board.rd(IIR) == 0xC4                 # a read restarts the count
+
+
 def test_fcr_clears_rx_fifo(board):
     board.wr(FCR, 0x01)
     board.uart.receive(b"xyz")
