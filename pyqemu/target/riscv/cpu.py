@@ -215,7 +215,9 @@ class RISCVCPU:
 
     def pmp_write(self, fn, i, v) -> None:
         fn(i, v)
+        # Fetch permissions are checked at translation time: blocks go too.
         self.flush_tlb()
+        self.flush_translations()
 
     def write_trigger(self, num: int, v: int) -> None:
         self.triggers.write_csr(num, v)
