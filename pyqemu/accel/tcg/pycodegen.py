@@ -51,6 +51,7 @@ _PACK = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _ALU2 = (Opc.ADD, Opc.SUB, Opc.AND, Opc.OR, Opc.XOR, Opc.SHL, Opc.SHR, Opc.SAR,
          Opc.ROTL, Opc.ROTR, Opc.MUL, Opc.MULH, Opc.MULHU, Opc.MULHSU,
          Opc.DIV, Opc.DIVU, Opc.REM, Opc.REMU)
+_COMMUTATIVE = (Opc.ADD, Opc.AND, Opc.OR, Opc.XOR, Opc.MUL)
 _ALU1 = (Opc.CLZ, Opc.CTZ, Opc.CPOP, Opc.BSWAP)
 
 # A block whose forward branches would make the emitted code more than this
@@ -148,24 +149,34 @@ class _BlockCompiler:
         self._path(0, {}, 2)
         body = self.lines
         n = self.blk.n_insns
-        out = ["def run(cpu" + "".join(f", {k}={k}" for k in self.ns if k != "_pcs") + "):",
+        text = "\n".join(body)
+        used = [k for k in self.ns if re.search(r"\b%s\b" % k, text)]
+        out = ["def run(cpu" + "".join(f", {k}={k}" for k in used) + "):",
                "    r = cpu.r"]
         if self.uses_load:
             out.append("    tlb_r = cpu.tlb_r")
         if self.uses_store:
             out.append("    tlb_w = cpu.tlb_w")
             out.append("    resv = cpu.reservation is not None")
-        out.append("    p = 0")
+        ks = tuple(k for k, _ in self.fault_points)
+        use_p = len(set(ks)) > 1 or any(w for _, w in self.fault_points)
+        if use_p:
+            out.append("    p = 0")
+        else:
+            body = [ln for ln in body if not re.match(r"^\s*p = \d+$", ln)]
         out.append("    try:")
         out.extend(body or ["        pass"])
         out.append("    except BaseException:")
-        ks = tuple(k for k, _ in self.fault_points)
         self.ns["_pcs"] = self.blk.insn_pcs
-        first = True
+        # Fault points that leave the same registers to write back share a branch.
+        groups: dict[tuple, list[int]] = {}
         for idx, (_k, writes) in enumerate(self.fault_points):
-            if not writes:
-                continue
-            out.append(f"        {'if' if first else 'elif'} p == {idx}:")
+            if writes:
+                groups.setdefault(tuple(writes), []).append(idx)
+        first = True
+        for writes, idxs in groups.items():
+            test = f"p == {idxs[0]}" if len(idxs) == 1 else f"p in {tuple(idxs)}"
+            out.append(f"        {'if' if first else 'elif'} {test}:")
             first = False
             for reg, expr in writes:
                 out.append(f"            r[{reg}] = {expr}")
@@ -306,6 +317,8 @@ class _BlockCompiler:
         elif opc in _ALU2:
             a = self.read(op.a, regs, ind)
             b = self.read(op.b, regs, ind)
+            if opc in _COMMUTATIVE and a.const is not None and b.const is None:
+                a, b = b, a
             expr, width = self.binop(opc, bits, a, b, ind)
             self.write(op.d, expr, width, regs, ind, (a, b))
         elif opc in _ALU1:
