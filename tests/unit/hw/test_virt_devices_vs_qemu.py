@@ -11,6 +11,8 @@ UART is on QEMU's stdio, so the test can also send it input.
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
 import subprocess
 import time
@@ -139,10 +141,11 @@ SCRIPT = [
 # QEMU's backend tops the FIFO up to the trigger level from its main loop,
 # asynchronously; ours fills it from a backlog at once.)
 RX_INPUT = b"abcdefghijklmnopqrst"
+READY = b"R"          # the guest's sign that the UART is set up for input
 RX_SCRIPT = [
     ub(3, 0x83), ub(0, 0x01), ub(1, 0x00), ub(3, 0x03),      # 230400 baud, 8N1
     ub(2, 0x81), ub(1, 0x05), w(PLIC + 4 * 10, 1), w(PLIC + 0x2000, 1 << 10),
-    ub(5), ub(2), INPUT, wait_until(UART + 5, 0x01), DELAY,
+    ub(5), ub(2), ub(0, READY[0]), INPUT, wait_until(UART + 5, 0x01), DELAY,
     ub(5), ub(2), r(PENDING), MIP,
     *[op for _ in RX_INPUT for op in (wait_until(UART + 5, 0x01), ub(0))],
     DELAY, ub(5), ub(2), r(CLAIM0), w(CLAIM0, 10), r(PENDING), MIP,
@@ -254,12 +257,19 @@ def run_on_real_qemu(tmp_path: Path, script: list[Op]) -> list[int]:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
+        early = b""
         if any(op.kind == "input" for op in script):
-            # Late enough that the guest has set the UART up and waits for it.
-            time.sleep(0.3)
+            # Input only once the guest has set the UART up: bytes that came
+            # earlier would be lost to the FIFO reset, differently each run.
+            deadline = time.monotonic() + 20
+            while READY not in early:
+                assert time.monotonic() < deadline, "the guest never got ready for input"
+                if select.select([proc.stdout], [], [], 0.1)[0]:
+                    early += os.read(proc.stdout.fileno(), 4096)
             proc.stdin.write(RX_INPUT)
             proc.stdin.flush()
         stdout, _ = proc.communicate(timeout=20)
+        stdout = early + stdout
     finally:
         if proc.poll() is None:
             proc.kill()
