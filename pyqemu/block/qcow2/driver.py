@@ -463,7 +463,7 @@ class Qcow2Node(BlockNode):
         old = table[index]
         cursor = self._compressed_cursor
         if cursor and (cursor & (cs - 1)) and (cursor & (cs - 1)) + len(packed) <= cs \
-                and self.refcounts.get(cursor >> cb) >= 1:
+                and 1 <= self.refcounts.get(cursor >> cb) < self.refcounts.max_refcount:
             host = cursor
             self.refcounts.update([(host >> cb, 1)], 1)
         else:
