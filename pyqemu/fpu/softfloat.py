@@ -252,7 +252,12 @@ def _sum(fmt: Format, sa: int, ma: int, xa: int, sb: int, mb: int, xb: int, rm: 
 def add(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
     if rm == RNE:
         if fmt is F64:
-            # Inlined _fast_f64_add (this is the hottest call of all).
+            # Host fast path, inline because this is the hottest call of all.
+            # Knuth's TwoSum gives the exact error of s = x + y when nothing
+            # overflows (|s| bounded below).  A sum that lands below the normal
+            # range is exact (both operands are multiples of the smallest
+            # subnormal), so UF never arises; exact zeros get IEEE signs from
+            # the host.
             if (a & _F64_MAG) < _F64_INF and (b & _F64_MAG) < _F64_INF:
                 x = _unpack_d(_pack_q(a))[0]
                 y = _unpack_d(_pack_q(b))[0]
@@ -501,9 +506,10 @@ def _muladd(fmt: Format, a: int, b: int, c: int, rm: int,
         mc = (mc & fmt.frac_mask) | fmt.hidden
     else:
         xc = 1
-    # Inlined _sum of the exact product (sp, ma*mb, xp) and the addend (sc, mc, xc).
+    # Inlined _sum of the exact product and the addend.  Both exponents are
+    # kept relative to (q_min - 1) here and the offset is added back at the end.
     mp = ma * mb
-    xp = xa + xb + fmt.q_min - 1  # product exponent minus the addend's scale
+    xp = xa + xb + fmt.q_min - 1
     if xp >= xc:
         e = xc
         mp <<= xp - xc
