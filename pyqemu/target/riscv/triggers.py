@@ -18,7 +18,10 @@ measured with a bare-metal guest:
   An execute trigger fires when pc == tdata2.
 Beyond QEMU 7.2 (which hardwires both to 0): match=2 (address >= tdata2) and
 match=3 (address < tdata2) are kept and honoured, and the hit bit (type 2
-bit 20, type 6 hit0 bit 22) is set when the trigger fires.
+bit 20, type 6 hit0 bit 22) is set when the trigger fires. `qemu_7_2=True`
+hardwires them to 0 as QEMU does. Note that without tcontrol (as in QEMU)
+nothing stops an M-mode trigger from firing again inside the M-mode trap
+handler: a match=2 trigger with tdata2=0 traps forever, as the spec allows.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ CSRS = frozenset(TriggerCsr)
 
 
 class Triggers:
-    def __init__(self, xlen: int, count: int = 2):
+    def __init__(self, xlen: int, count: int = 2, *, qemu_7_2: bool = False):
         if xlen not in (32, 64):
             raise ValueError(f"triggers: xlen {xlen} is not 32 or 64")
         if count < 1:
@@ -101,6 +104,9 @@ class Triggers:
         self._type_shift = xlen - 4
         self._xmask = (1 << xlen) - 1
         self._default_len = xlen // 8
+        self._match_kinds = (MatchKind.EQUAL,) if qemu_7_2 else _SUPPORTED_MATCH
+        self._hit2 = 0 if qemu_7_2 else MCONTROL_HIT
+        self._hit6 = 0 if qemu_7_2 else MCONTROL6_HIT
         self.tselect = 0
         self._tdata1 = [int(TriggerType.MCONTROL) << self._type_shift] * count
         self._tdata2 = [0] * count
@@ -185,7 +191,7 @@ class Triggers:
         kind = value >> self._type_shift
         match = (value & MATCH_MASK) >> MATCH_SHIFT
         keep = value & _MODE_AND_ACCESS
-        if match in _SUPPORTED_MATCH:
+        if match in self._match_kinds:
             keep |= match << MATCH_SHIFT
         if kind == TriggerType.MCONTROL:
             size = (value >> MCONTROL_SIZELO_SHIFT) & 3
@@ -194,12 +200,12 @@ class Triggers:
             if size in _SIZE_BYTES:
                 keep |= (size & 3) << MCONTROL_SIZELO_SHIFT
                 keep |= (size >> 2) << MCONTROL_SIZEHI_SHIFT
-            keep |= value & MCONTROL_HIT
+            keep |= value & self._hit2
         elif kind == TriggerType.MCONTROL6:
             size = (value >> MCONTROL6_SIZE_SHIFT) & 0xF
             if size in _SIZE_BYTES:
                 keep |= size << MCONTROL6_SIZE_SHIFT
-            keep |= value & (MCONTROL6_HIT | MCONTROL6_VU_VS)
+            keep |= value & (self._hit6 | MCONTROL6_VU_VS)
         else:
             return None
         return (kind << self._type_shift) | keep
@@ -220,7 +226,7 @@ class Triggers:
             priv_bits = t1 & _PRIV_BITS
             if not (access_bits and priv_bits):
                 continue
-            hit = MCONTROL_HIT if t1 >> self._type_shift == TriggerType.MCONTROL else MCONTROL6_HIT
+            hit = self._hit2 if t1 >> self._type_shift == TriggerType.MCONTROL else self._hit6
             kind = (t1 & MATCH_MASK) >> MATCH_SHIFT
             armed.append((i, access_bits, priv_bits, kind, self._tdata2[i], self._size_of(t1), hit))
         self._armed = tuple(armed)

@@ -388,10 +388,10 @@ def run_on_qemu(tmp_path, steps) -> list[tuple[int, int]]:
     return [(int(a, 16), int(b, 16)) for a, b in (line.split() for line in out.splitlines())]
 
 
-def run_on_model(steps) -> list[tuple[int, int]]:
+def run_on_model(steps, qemu_7_2: bool = False) -> list[tuple[int, int]]:
     """The same steps on the model, with the CPU's part done here: an unknown
     CSR is an illegal instruction, a match a breakpoint before the access."""
-    t = Triggers(64)
+    t = Triggers(64, qemu_7_2=qemu_7_2)
     out = []
     for step in steps:
         kind = step[0]
@@ -431,6 +431,19 @@ def test_where_qemu_watches_as_many_bytes_as_the_size_encoding(tmp_path):
     assert [causes[i] for i in (2, 4, 5)] == [Cause.BREAKPOINT] * 3
 
 
+def test_qemu_7_2_mode_hardwires_match_and_hit():
+    t = Triggers(64, qemu_7_2=True)
+    t.write_csr(TDATA2, 0x1000)
+    t.write_csr(TDATA1, T2 | M | LD | match(2) | HIT2)
+    assert t.read_csr(TDATA1) == T2 | M | LD
+    assert t.match_mem(0x1000, 8, LOAD, M_MODE) and not t.match_mem(0x1008, 8, LOAD, M_MODE)
+    assert t.read_csr(TDATA1) == T2 | M | LD
+    t.write_csr(TDATA1, T6 | M | LD | match(3) | HIT6)
+    assert t.read_csr(TDATA1) == T6 | M | LD
+    assert t.match_mem(0x1000, 1, LOAD, M_MODE)
+    assert t.read_csr(TDATA1) == T6 | M | LD
+
+
 def test_where_the_model_goes_beyond_qemu(tmp_path):
     # QEMU 7.2 hardwires match to 0 and hit to 0; the model keeps match=2/3
     # and sets hit when a trigger fires.
@@ -442,3 +455,4 @@ def test_where_the_model_goes_beyond_qemu(tmp_path):
     assert qemu[3][1] == 0                                       # BUF+16 != BUF+8..15
     assert [m[0] for m in model[2:5]] == [T2 | M | LD | match(2), 0, T2 | M | LD | match(2) | HIT2]
     assert model[3][1] == Cause.BREAKPOINT                       # BUF+16 >= BUF+8
+    assert run_on_model(steps, qemu_7_2=True) == qemu
