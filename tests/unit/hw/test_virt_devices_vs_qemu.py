@@ -68,6 +68,7 @@ INPUT = Op("input")
 
 
 def wait_until(addr, bit, size=1):
+    """Wait for `bit` in a register (address 0: in mip); records the bit."""
     return Op("wait", addr, size, bit)
 
 SCRIPT = [
@@ -121,14 +122,16 @@ SCRIPT = [
     # (held back until completion, then taken from the line) differ.
     ub(1, 0x02), w(RTC + 0x08, 2000), DELAY, r(PENDING), r(CLAIM0), r(CLAIM0), r(CLAIM0),
     w(RTC + 0x1C, 1), w(CLAIM0, 11), ub(1, 0x00), w(CLAIM0, 10), r(PENDING), MIP,
-    # Timers in time: mtime set to 0, MTIP 10 ms later; the RTC's clock set
-    # to 0 and an alarm 10 ms later. (A delay is 30 ms.)
+    # Timers in time: mtime set to 0, MTIP 100 ms later; the RTC's clock set
+    # to 0 and an alarm 100 ms later. Each is first seen not to have fired,
+    # then waited for (QEMU delivers timers from its main loop, late under load).
     w(CLINT + 0x4000, 0xFFFFFFFFFFFFFFFF, 8), MIP,
-    w(CLINT + 0xBFF8, 0, 8), w(CLINT + 0x4000, 100_000, 8), MIP, DELAY, MIP,
+    w(CLINT + 0xBFF8, 0, 8), w(CLINT + 0x4000, 1_000_000, 8), MIP, wait_until(0, 1 << 7), MIP,
     w(CLINT + 0x4000, 0xFFFFFFFFFFFFFFFF, 8), MIP,
     w(RTC + 0x04, 0), w(RTC + 0x00, 0), r(RTC + 0x04), w(RTC + 0x04, 7), r(RTC + 0x00, mask=0),
     r(RTC + 0x04), w(RTC + 0x04, 0),
-    w(RTC + 0x0C, 0), w(RTC + 0x08, 10_000_000), r(RTC + 0x18), r(PENDING), DELAY,
+    w(RTC + 0x0C, 0), w(RTC + 0x08, 100_000_000), r(RTC + 0x18), r(PENDING),
+    wait_until(PENDING, 1 << 11, 4),
     r(RTC + 0x18), r(PENDING), MIP, r(CLAIM0), w(RTC + 0x1C, 1), w(CLAIM0, 11), MIP,
     # Threshold.
     w(PLIC + 0x200000, 1), r(PLIC + 0x200000), ub(1, 0x02), MIP, r(CLAIM0),
@@ -145,7 +148,8 @@ READY = b"R"          # the guest's sign that the UART is set up for input
 RX_SCRIPT = [
     ub(3, 0x83), ub(0, 0x01), ub(1, 0x00), ub(3, 0x03),      # 230400 baud, 8N1
     ub(2, 0x81), ub(1, 0x05), w(PLIC + 4 * 10, 1), w(PLIC + 0x2000, 1 << 10),
-    ub(5), ub(2), ub(0, READY[0]), INPUT, wait_until(UART + 5, 0x01), DELAY,
+    ub(5), ub(2), ub(0, READY[0]), INPUT, wait_until(UART + 5, 0x01),
+    wait_until(UART + 2, 0x08),                                # character timeout
     ub(5), ub(2), r(PENDING), MIP,
     *[op for _ in RX_INPUT for op in (wait_until(UART + 5, 0x01), ub(0))],
     DELAY, ub(5), ub(2), r(CLAIM0), w(CLAIM0, 10), r(PENDING), MIP,
@@ -164,9 +168,21 @@ static uint64_t results[NOPS];
 
 static uint64_t read_mip(void) { uint64_t v; __asm__ volatile("csrr %%0, mip" : "=r"(v)); return v; }
 
+static uint64_t read_sized(volatile uint8_t *p, int size) {
+    switch (size) {
+    case 1: return *p;
+    case 2: return *(volatile uint16_t *)p;
+    case 4: return *(volatile uint32_t *)p;
+    default: return *(volatile uint64_t *)p;
+    }
+}
+
+static volatile uint64_t *const mtime = (volatile uint64_t *)0x200bff8;
+
 static uint64_t access(const struct op *op) {
     volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)op->addr;
-    if (op->kind == 'w') {
+    switch (op->kind) {
+    case 'w':
         switch (op->size) {
         case 1: *p = op->value; break;
         case 2: *(volatile uint16_t *)p = op->value; break;
@@ -174,28 +190,25 @@ static uint64_t access(const struct op *op) {
         default: *(volatile uint64_t *)p = op->value; break;
         }
         return 0;
-    }
-    if (op->kind == 'r') {
-        switch (op->size) {
-        case 1: return *p;
-        case 2: return *(volatile uint16_t *)p;
-        case 4: return *(volatile uint32_t *)p;
-        default: return *(volatile uint64_t *)p;
-        }
-    }
-    if (op->kind == 'i')             /* the test sends input from outside */
+    case 'r':
+        return read_sized(p, op->size);
+    case 'i':                        /* the test sends input from outside */
         return 0;
-    if (op->kind == 'u') {           /* wait until the register has a bit */
-        while (!(*p & op->value)) {}
-        return 0;
+    case 'u': {                      /* wait (2 s at most) for a bit; address 0 is mip */
+        uint64_t start = *mtime, v;
+        do {
+            v = (op->addr ? read_sized(p, op->size) : read_mip()) & op->value;
+        } while (!v && *mtime - start < 20000000);
+        return v;
     }
-    if (op->kind == 'd') {           /* 30 ms of mtime for timers to run */
-        volatile uint64_t *mtime = (volatile uint64_t *)0x200bff8;
+    case 'd': {                      /* 30 ms of mtime for timers to run */
         uint64_t start = *mtime;
         while (*mtime - start < 300000) {}
         return 0;
     }
-    return read_mip();
+    default:
+        return read_mip();
+    }
 }
 
 static void putc_uart(char c) {
@@ -310,10 +323,15 @@ def run_on_models(script: list[Op]) -> list[int]:
         elif op.kind == "input":
             uart.receive(RX_INPUT)       # as the chardev delivers it, on the vCPU thread
         elif op.kind == "wait":
-            dev, offset = device(op.addr)
-            deadline = time.monotonic() + 5
-            while not dev.mmio_read(offset, op.size) & op.value:
-                assert time.monotonic() < deadline, f"{op} never came true"
+            deadline = time.monotonic() + 2
+            while True:
+                if op.addr:
+                    dev, offset = device(op.addr)
+                    value = dev.mmio_read(offset, op.size) & op.value
+                else:
+                    value = sum(hart.level(bit) << bit for bit in MIP_BITS) & op.value
+                if value or time.monotonic() > deadline:
+                    break
                 time.sleep(0.001)
                 clock.run_expired()
         else:
