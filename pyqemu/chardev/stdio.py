@@ -124,6 +124,11 @@ class StdioChardev(Chardev):
             self._at_line_start = line.endswith(b"\n")
         return bytes(out)
 
+    def _emit(self, message: str) -> None:
+        """The multiplexer's own messages: never timestamped."""
+        with self._write_lock:
+            self._write_unlocked(message.encode())
+
     def _write_unlocked(self, data: bytes) -> None:
         view = memoryview(data)
         try:
@@ -190,14 +195,14 @@ class StdioChardev(Chardev):
 
     def _mux_command(self, key: int) -> None:
         if key in (ord("h"), ord("?")):
-            self.write(MUX_HELP.encode())
+            self._emit(MUX_HELP)
         elif key == ord("x"):
             self._quit()
         elif key == ord("c"):
             if self._on_monitor is not None and self._events is not None:
                 self._events.post(self._on_monitor)
             else:
-                self.write(MUX_NO_MONITOR.encode())
+                self._emit(MUX_NO_MONITOR)
         elif key == ord("b"):
             self._deliver_break()
         elif key == ord("t"):
@@ -209,7 +214,7 @@ class StdioChardev(Chardev):
 
     def _quit(self) -> None:
         if self._on_quit is not None and self._events is not None:
-            self.write(MUX_TERMINATED.encode())
+            self._emit(MUX_TERMINATED)
             self._events.post(self._on_quit)
             return
         # Exit at once, as QEMU does; holding the output lock to the end keeps
