@@ -452,9 +452,10 @@ def test_translation_speed():
 # -- against the real QEMU -------------------------------------------------------------------
 
 # The guest copies the tables built here into its RAM, then makes each probe
-# access as S or U through mstatus.MPRV (so fetches are not compared here),
-# printing mcause and mtval; at the end it prints every table word, to
-# compare the A/D updates. The model walks the same tables.
+# load or store as S or U through mstatus.MPRV, and each fetch by an mret to
+# the address in S or U mode, printing mcause and mtval; at the end it prints
+# every table word, to compare the A/D updates. The model walks the same
+# tables in the same order.
 MPRV, SUM, MXR, MPP_S = 1 << 17, 1 << 18, 1 << 19, 1 << 11
 DATA = RAM_BASE + (3 << 20)      # the page every 4 KiB leaf points to
 # Superpages map guest RAM too (QEMU's is 128 MiB), and are probed at an
@@ -489,8 +490,23 @@ static void probe(word satp, word va, int store, word bits) {
                  :: "r"(bits), "r"(0xe1800UL), "r"(va) : "t0", "memory");
   report(trap_info[0], trap_info[1]);
 }
+/* An instruction fetch probe: mret to va in S or U; the page holds an ecall.
+   Either the ecall or the fetch fault brings the hart back to M, where the
+   trap handler resumes at label 1 (trap_info[2]). */
+static void fetch_probe(word satp, word va, word mpp) {
+  trap_info[0] = trap_info[1] = 0;
+  asm volatile("csrw satp, %0\n sfence.vma" :: "r"(satp) : "memory");
+  asm volatile("la t0, 1f\n " SX " t0, 0(%2)\n csrw mepc, %0\n li t0, 0x1800\n"
+               " csrc mstatus, t0\n csrs mstatus, %1\n mret\n1:\n"
+               :: "r"(va), "r"(mpp), "r"(&trap_info[2]) : "t0", "memory");
+  report(trap_info[0], trap_info[1]);
+}
 void main(void) {
   asm volatile("csrw pmpaddr0, %0\n csrw pmpcfg0, %1" :: "r"(-1UL), "r"(0x1fUL));
+  trap_info[2] = 0;
+  *(volatile unsigned *)(DATA + 16) = 0x00000073;      /* ecall */
+  *(volatile unsigned *)(SUPERPAGE + 16) = 0x00000073;
+  asm volatile("fence.i");
 STEPS
 }
 asm(".section .text.start\n.globl _start\n_start:\n li sp, 0x80200000\n"
@@ -498,15 +514,18 @@ asm(".section .text.start\n.globl _start\n_start:\n li sp, 0x80200000\n"
     " li t0, 0x100000\n li t1, 0x5555\n sw t1, 0(t0)\n1: j 1b\n"
     ".align 4\ntrap:\n addi sp, sp, -16\n " SX " t0, 0(sp)\n " SX " t1, 8(sp)\n"
     " li t1, 0x80280000\n csrr t0, mcause\n " SX " t0, 0(t1)\n csrr t0, mtval\n"
-    " " SX " t0, %d(t1)\n csrr t0, mepc\n addi t0, t0, 4\n csrw mepc, t0\n"
-    " " LX " t0, 0(sp)\n " LX " t1, 8(sp)\n addi sp, sp, 16\n mret\n");
+    " " SX " t0, %d(t1)\n " LX " t0, %d2(t1)\n beqz t0, 2f\n"
+    " csrw mepc, t0\n " SX " zero, %d2(t1)\n li t0, 0x1800\n csrs mstatus, t0\n j 3f\n"
+    "2:\n csrr t0, mepc\n addi t0, t0, 4\n csrw mepc, t0\n"
+    "3:\n " LX " t0, 0(sp)\n " LX " t1, 8(sp)\n addi sp, sp, 16\n mret\n");
 """
 PEER_LINKER_SCRIPT = "ENTRY(_start) SECTIONS { . = 0x80000000; .text : { *(.text.start) *(.text*) }" \
                      " .rodata : { *(.rodata*) } .data : { *(.data*) *(.sdata*) }" \
                      " .bss : { *(.bss*) *(.sbss*) } }"
+FETCH_OFFSET = 16    # the guest puts an ecall there in each target page
 PEER_TARGETS = {  # xlen: (schemes, emulator, -march, -mabi)
-    64: (("sv39", "sv48", "sv57"), "qemu-system-riscv64", "rv64ima_zicsr", "lp64"),
-    32: (("sv32",), "qemu-system-riscv32", "rv32ima_zicsr", "ilp32"),
+    64: (("sv39", "sv48", "sv57"), "qemu-system-riscv64", "rv64ima_zicsr_zifencei", "lp64"),
+    32: (("sv32",), "qemu-system-riscv32", "rv32ima_zicsr_zifencei", "ilp32"),
 }
 
 
@@ -549,11 +568,14 @@ def build_peer_tables(bus: AddressSpace, schemes) -> tuple[dict, list]:
             vaddr += PROBE_OFFSET.get(level, 8)
             for bits in (s_mode, s_mode | SUM, s_mode | MXR, u_mode, u_mode | MXR):
                 probes += [(name, vaddr, LOAD, bits), (name, vaddr, STORE, bits)]
+            for bits in (MPP_S, MPP_S | SUM, 0):
+                probes.append((name, vaddr - 8 + FETCH_OFFSET, FETCH, bits))
         odd = [5 << top, 0xC000]
         if t.xlen == 64:
             odd += [1 << (vaddr_bits(t.mode) - 1), (1 << 64) - 0x1000, 1 << 63]  # not canonical
         for vaddr in odd:
-            probes += [(name, vaddr, LOAD, s_mode), (name, vaddr, STORE, s_mode)]
+            probes += [(name, vaddr, LOAD, s_mode), (name, vaddr, STORE, s_mode),
+                       (name, vaddr, FETCH, MPP_S)]
     return sets, probes
 
 
@@ -570,10 +592,14 @@ def test_walks_match_qemu(tmp_path, xlen):
     words = [(a, bus.read(a, word)) for a in range(table_base, table_end, word)]
     words = [(a, v) for a, v in words if v]
     lines = [f"  *(volatile word *){a:#x}UL = {v:#x}UL;" for a, v in words]
-    lines += [f"  probe({sets[name].satp():#x}UL, {vaddr:#x}UL, {int(access == STORE)}, {bits:#x}UL);"
+    lines += [f"  fetch_probe({sets[name].satp():#x}UL, {vaddr:#x}UL, {bits:#x}UL);"
+              if access == FETCH else
+              f"  probe({sets[name].satp():#x}UL, {vaddr:#x}UL, {int(access == STORE)}, {bits:#x}UL);"
               for name, vaddr, access, bits in probes]
     lines += [f"  report({a:#x}UL, *(volatile word *){a:#x}UL);" for a, v in words]
-    guest = PEER_GUEST.replace("STEPS", "\n".join(lines)).replace("%d", str(word))
+    guest = (PEER_GUEST.replace("STEPS", "\n".join(lines)).replace("%d2", str(2 * word))
+             .replace("%d", str(word)).replace("DATA", f"{DATA:#x}UL")
+             .replace("SUPERPAGE", f"{SUPERPAGE_TARGET[1]:#x}UL"))
     (tmp_path / "guest.c").write_text(guest)
     (tmp_path / "link.ld").write_text(PEER_LINKER_SCRIPT)
     subprocess.run(["riscv64-unknown-elf-gcc", f"-march={march}", f"-mabi={mabi}",
@@ -591,12 +617,15 @@ def test_walks_match_qemu(tmp_path, xlen):
         priv = S_MODE if bits & MPP_S else U_MODE
         try:
             translate(sets[name].hart(), vaddr, access, priv, bool(bits & SUM), bool(bits & MXR))
-            model.append((0, 0))
+            if access == FETCH:     # the ecall there ran
+                model.append((Cause.ECALL_S if priv == S_MODE else Cause.ECALL_U, 0))
+            else:
+                model.append((0, 0))
         except GuestTrap as trap:
             model.append((int(trap.cause), trap.tval))
     model += [(a, bus.read(a, word)) for a, v in words]
     assert len(qemu) == len(model)
-    steps = [f"{p[0]} {p[1]:#x} {'store' if p[2] == STORE else 'load'} mstatus bits {p[3]:#x}"
+    steps = [f"{p[0]} {p[1]:#x} {('fetch', 'load', 'store')[p[2]]} mstatus bits {p[3]:#x}"
              for p in probes] + [f"table word at {a:#x}" for a, v in words]
     for step, q, m in zip(steps, qemu, model):
         assert (step, m) == (step, q)
