@@ -5,7 +5,6 @@ Protocol nodes (file) talk to the host; format nodes (raw, qcow2) sit on a
 """
 from __future__ import annotations
 
-import enum
 import itertools
 from dataclasses import dataclass
 
@@ -13,8 +12,9 @@ from .errors import BlockError
 from .perms import Perm
 
 
-class Status(enum.IntFlag):
-    """block_status answers (QEMU's BDRV_BLOCK_* meanings)."""
+class Status:
+    """block_status answer bits (QEMU's BDRV_BLOCK_* meanings); plain ints
+    because enum flag arithmetic is slow on the data path."""
     DATA = 1           # reads return data stored at this layer or below
     ZERO = 2           # reads return zeroes
     ALLOCATED = 4      # this layer decides the content (not its backing)
@@ -23,7 +23,7 @@ class Status(enum.IntFlag):
 
 @dataclass
 class Extent:
-    status: Status
+    status: int
     length: int
     host_offset: int | None = None
     node: "BlockNode | None" = None   # node whose file holds host_offset

@@ -545,7 +545,7 @@ class Qcow2Node(BlockNode):
         chunk_end = min(offset + length, (l1_index + 1) << table_shift)
         table = self._l2_for_read(l1_index)
         if table is None:
-            return Extent(Status(0), chunk_end - offset)
+            return Extent(0, chunk_end - offset)
         index = (offset >> cb) & (self.l2_entries - 1)
         entry = table[index]
         kind = self._kind(entry)
@@ -567,7 +567,7 @@ class Qcow2Node(BlockNode):
             return Extent(Status.ZERO | Status.ALLOCATED, n)
         if kind == COMPRESSED:
             return Extent(Status.DATA | Status.ALLOCATED, n)
-        return Extent(Status(0), n)
+        return Extent(0, n)
 
     # -- resize ----------------------------------------------------------------
     def truncate(self, size: int, shrink: bool = False, prealloc: str = "off") -> None:

@@ -26,15 +26,14 @@ Command syntax:
 """
 
 
-def _commands():
-    from . import check, commands, convert, create, info
-    return {
-        "create": create.cmd_create, "info": info.cmd_info, "check": check.cmd_check,
-        "convert": convert.cmd_convert, "compare": convert.cmd_compare, "map": info.cmd_map,
-        "resize": commands.cmd_resize, "snapshot": commands.cmd_snapshot, "commit": commands.cmd_commit,
-        "rebase": commands.cmd_rebase, "amend": commands.cmd_amend, "measure": info.cmd_measure,
-        "dd": convert.cmd_dd, "bench": commands.cmd_bench,
-    }
+# Sub-command -> (module, function); imported on demand to keep start-up short.
+COMMANDS = {
+    "create": ("create", "cmd_create"), "info": ("info", "cmd_info"), "check": ("check", "cmd_check"),
+    "convert": ("convert", "cmd_convert"), "compare": ("convert", "cmd_compare"), "map": ("info", "cmd_map"),
+    "resize": ("commands", "cmd_resize"), "snapshot": ("commands", "cmd_snapshot"),
+    "commit": ("commands", "cmd_commit"), "rebase": ("commands", "cmd_rebase"), "amend": ("commands", "cmd_amend"),
+    "measure": ("info", "cmd_measure"), "dd": ("convert", "cmd_dd"), "bench": ("commands", "cmd_bench"),
+}
 
 
 def main(argv=None) -> int:
@@ -47,10 +46,11 @@ def main(argv=None) -> int:
     if argv[0] in ("-V", "--version"):
         print(f"{PROG} version 7.2.0 (pyqemu)")
         return 0
-    table = _commands()
-    command = table.get(argv[0])
-    if command is None:
+    if argv[0] not in COMMANDS:
         die(f"Command not found: {argv[0]}")
+    import importlib
+    module_name, function = COMMANDS[argv[0]]
+    command = getattr(importlib.import_module(f"{__name__}.{module_name}"), function)
     try:
         status = command(argv[1:])
     except BlockError as exc:
