@@ -7,7 +7,7 @@ every change recompiles the active entries into a short tuple of
 `(lo, hi, perms, locked)` ranges in priority order, which is all `check`
 looks at.
 
-WARL choices (section 3.7.1 leaves them to the implementation):
+How WARL fields are legalised (section 3.7.1):
 - R=0,W=1 is reserved: we store it as R=0,W=0 (X kept). QEMU 7.2 keeps the
   byte verbatim (measured: writing 0x02 to pmpcfg0 reads back 0x02), which
   the spec does not allow for a WARL field.
@@ -19,6 +19,9 @@ Behaviour shared with QEMU 7.2 (measured): a locked entry ignores writes to
 its pmpcfg byte and pmpaddr, a locked TOR entry also freezes the previous
 pmpaddr, and an S- or U-mode access that matches no entry fails as soon as
 entries are implemented, even if all of them are OFF.
+CSRs of entries beyond `entries` read as zero and ignore writes here; QEMU
+7.2 makes pmpcfg4..15 and pmpaddr16..63 illegal instructions, which is the
+CPU's CSR table's call.
 """
 
 from __future__ import annotations
