@@ -77,11 +77,12 @@ class StdioChardev(Chardev):
                  on_monitor: Callable[[], None] | None = None,
                  stdin_fd: int = 0, stdout_fd: int = 1):
         """`on_quit` runs on the vCPU thread after C-a x; without it the process
-        exits at once with status 0, as QEMU does. `on_monitor` is C-a c."""
+        exits at once with status 0, as QEMU does. `on_monitor` is C-a c.
+        Both are plain attributes: a machine may set them after parse_serial."""
         super().__init__()
         self.mux = mux
-        self._on_quit = on_quit
-        self._on_monitor = on_monitor
+        self.on_quit = on_quit
+        self.on_monitor = on_monitor
         self._in = stdin_fd
         self._out = stdout_fd
         self._write_lock = threading.Lock()
@@ -199,8 +200,8 @@ class StdioChardev(Chardev):
         elif key == ord("x"):
             self._quit()
         elif key == ord("c"):
-            if self._on_monitor is not None and self._events is not None:
-                self._events.post(self._on_monitor)
+            if self.on_monitor is not None and self._events is not None:
+                self._events.post(self.on_monitor)
             else:
                 self._emit(MUX_NO_MONITOR)
         elif key == ord("b"):
@@ -213,9 +214,9 @@ class StdioChardev(Chardev):
         # have no effect here.
 
     def _quit(self) -> None:
-        if self._on_quit is not None and self._events is not None:
+        if self.on_quit is not None and self._events is not None:
             self._emit(MUX_TERMINATED)
-            self._events.post(self._on_quit)
+            self._events.post(self.on_quit)
             return
         # Exit at once, as QEMU does; holding the output lock to the end keeps
         # guest output from landing after the message.

@@ -37,6 +37,12 @@ def receive(data):
     if b"boom" in data:
         raise RuntimeError("guest asked for a crash")
 chardev.attach(receive, events, on_break=lambda: chardev.write(b"<BREAK>"))
+if sys.argv[3:] == ["hook"]:
+    def quit():
+        assert threading.get_ident() == vcpu, "on_quit ran off the vCPU thread"
+        chardev.write(b"<QUIT>")
+        sys.exit(3)
+    chardev.on_quit = quit
 deadline = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < deadline:
     events.wait(0.02)
@@ -47,8 +53,9 @@ chardev.close()
 """
 
 
-def run_child(spec: str, data: bytes, seconds: float = 10) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CHILD, spec, str(seconds)], input=data,
+def run_child(spec: str, data: bytes, seconds: float = 10,
+              *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", CHILD, spec, str(seconds), *extra], input=data,
                           capture_output=True, timeout=seconds + 10, cwd=REPO)
 
 
@@ -72,6 +79,12 @@ def test_mux_quit_stops_input_at_the_escape():
     ours = run_child("mon:stdio", b"ab\x01xcd")
     assert ours.returncode == 0
     assert ours.stdout in (b"<ab>QEMU: Terminated\n\r", b"QEMU: Terminated\n\r")
+
+
+def test_mux_quit_hook_runs_on_the_vcpu_thread():
+    ours = run_child("mon:stdio", b"\x01x", 10, "hook")
+    assert ours.returncode == 3, ours.stderr
+    assert ours.stdout == b"QEMU: Terminated\n\r<QUIT>"
 
 
 def test_mux_escapes_reaching_the_guest():
