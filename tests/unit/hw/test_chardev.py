@@ -36,13 +36,13 @@ def receive(data):
     chardev.write(b"<" + data + b">")
     if b"boom" in data:
         raise RuntimeError("guest asked for a crash")
-chardev.attach(receive, events, on_break=lambda: chardev.write(b"<BREAK>"))
 if sys.argv[3:] == ["hook"]:
     def quit():
         assert threading.get_ident() == vcpu, "on_quit ran off the vCPU thread"
         chardev.write(b"<QUIT>")
         sys.exit(3)
     chardev.on_quit = quit
+chardev.attach(receive, events, on_break=lambda: chardev.write(b"<BREAK>"))
 deadline = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < deadline:
     events.wait(0.02)
