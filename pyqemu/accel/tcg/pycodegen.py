@@ -135,7 +135,10 @@ class _BlockCompiler:
                 insn += 1
             self.insn_of.append(max(insn, 0))
         self.lines: list[str] = []
-        self.ns: dict[str, object] = {"_ifb": int.from_bytes, "_sdiv": _sdiv, "_srem": _srem}
+        # Names the generated function binds as default arguments (fast
+        # locals): only what the block uses is added.
+        self.ns: dict[str, object] = {}
+        self.p_lines: list[int] = []
         self.helpers: dict[int, str] = {}
         self.fault_points: list[tuple[int, list[tuple[int, str]]]] = [(0, [])]
         self.ntemp = 0
@@ -149,9 +152,7 @@ class _BlockCompiler:
         self._path(0, {}, 2)
         body = self.lines
         n = self.blk.n_insns
-        text = "\n".join(body)
-        used = [k for k in self.ns if re.search(r"\b%s\b" % k, text)]
-        out = ["def run(cpu" + "".join(f", {k}={k}" for k in used) + "):",
+        out = ["def run(cpu" + "".join(f", {k}={k}" for k in self.ns) + "):",
                "    r = cpu.r"]
         if self.uses_load:
             out.append("    tlb_r = cpu.tlb_r")
@@ -163,7 +164,8 @@ class _BlockCompiler:
         if use_p:
             out.append("    p = 0")
         else:
-            body = [ln for ln in body if not re.match(r"^\s*p = \d+$", ln)]
+            drop = set(self.p_lines)
+            body = [ln for i, ln in enumerate(body) if i not in drop]
         out.append("    try:")
         out.extend(body or ["        pass"])
         out.append("    except BaseException:")
@@ -246,6 +248,7 @@ class _BlockCompiler:
     def fault_point(self, k: int, regs, ind) -> None:
         writes = [(reg, st.val.expr) for reg, st in sorted(regs.items()) if st.dirty]
         self.fault_points.append((k, writes))
+        self.p_lines.append(len(self.lines))
         self.emit(ind, f"p = {len(self.fault_points) - 1}")
 
     def refresh_mem_state(self, ind) -> None:
@@ -399,8 +402,10 @@ class _BlockCompiler:
             xs = self.simple(x.expr, ind)
             return f"{xs} if {ys} == 0 else {xs} % {ys}", bits
         if opc is Opc.DIV:
+            self.ns["_sdiv"] = _sdiv
             return f"_sdiv({x.expr}, {y.expr}, {bits})", bits
         if opc is Opc.REM:
+            self.ns["_srem"] = _srem
             return f"_srem({x.expr}, {y.expr}, {bits})", bits
         raise _Unsupported(f"no code for {opc}")
 
@@ -454,6 +459,7 @@ class _BlockCompiler:
         if opc is Opc.CPOP:
             return f"({x.expr}).bit_count()", bits.bit_length()
         if opc is Opc.BSWAP:
+            self.ns["_ifb"] = int.from_bytes
             return f"_ifb(({x.expr}).to_bytes({bits // 8}, 'little'), 'big')", bits
         raise _Unsupported(f"no code for {opc}")
 
@@ -466,7 +472,7 @@ class _BlockCompiler:
             return f"{a.expr} & {fm:#x}", frm
         sign = 1 << (frm - 1)
         if frm <= bits:
-            x = a if a.width is not None and a.width <= frm else _Val(f"({a.expr} & {fm:#x})", frm)
+            x = self.masked(a, frm)
             xs = self.simple(x.expr, ind)
             return f"{xs} | {m ^ fm:#x} if {xs} >= {sign:#x} else {xs}", bits
         return f"((({a.expr} & {fm:#x}) ^ {sign:#x}) - {sign:#x}) & {m:#x}", bits
@@ -574,13 +580,22 @@ def _copy(regs: dict) -> dict:
 
 
 class PyCodegenBackend:
-    """Compiles each block to a Python function (see the module docstring)."""
+    """Compiles each block to a Python function (see the module docstring).
+
+    Compiling costs about as much as a thousand runs of the interpreter's
+    code for the same block, and many blocks run only a few times (boot
+    code, code pages that are rewritten): a block first runs on the
+    interpreter and is compiled when it starts its `hot_threshold`-th run.
+    `hot_threshold=0` compiles every block at once.
+    """
 
     name = "pycodegen"
 
-    def __init__(self, temp_base: int | None = 64, register_width: int | None = 64):
+    def __init__(self, temp_base: int | None = 64, register_width: int | None = 64,
+                 hot_threshold: int = 8):
         self.temp_base = temp_base
         self.register_width = register_width
+        self.hot_threshold = hot_threshold
         self._fallback = InterpBackend()
 
     def _generate(self, blk: Block) -> tuple[str, dict]:
@@ -588,6 +603,26 @@ class PyCodegenBackend:
         return bc.source(), bc.namespace()
 
     def compile(self, blk: Block) -> None:
+        if self.hot_threshold <= 0:
+            self.compile_now(blk)
+            return
+        self._fallback.compile(blk)
+        cold_run = blk.code
+        runs_left = self.hot_threshold
+
+        def warm_up(cpu):
+            nonlocal runs_left
+            runs_left -= 1
+            if runs_left > 0:
+                return cold_run(cpu)
+            self.compile_now(blk)
+            return blk.code(cpu)
+
+        blk.code = warm_up
+
+    def compile_now(self, blk: Block) -> None:
+        """Compile the block to Python now (blocks the shape of which this
+        backend does not handle get the interpreter's code)."""
         try:
             src, ns = self._generate(blk)
         except _Unsupported:
