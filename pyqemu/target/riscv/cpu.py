@@ -270,7 +270,8 @@ class RISCVCPU:
         (self.tlb_w if access == STORE else self.tlb_r)[va >> 12] = entry
 
     def _access_check(self, va: int, size: int, access: int) -> int:
-        if self.triggers.any_mem and self.triggers.match_mem(va, size, access, self.data_priv):
+        # Triggers match the mode the hart is in, not the MPRV one (as QEMU 7.2).
+        if self.triggers.any_mem and self.triggers.match_mem(va, size, access, self.priv):
             raise GuestTrap(Cause.BREAKPOINT, 0)      # mtval 0, as QEMU 7.2
         pa = self.translate_data(va, size, access)
         self._fill(va, pa, access, self.data_priv)

@@ -184,7 +184,9 @@ class CSRFile:
             add(0x30A, lambda c: c.menvcfg, lambda c, v: c.write_menvcfg(v & menvcfg_mask))
 
         # PMP: pmpcfg0..15 (odd ones do not exist on RV64), pmpaddr0..15
-        for i in range(16):
+        # 16 entries: pmpcfg0..3 on RV32, pmpcfg0 and pmpcfg2 on RV64 (the
+        # others do not exist, as on QEMU 7.2).
+        for i in range(4):
             if rv32 or i % 2 == 0:
                 add(0x3A0 + i, (lambda i: lambda c: c.pmp.read_cfg(i))(i),
                     (lambda i: lambda c, v: c.pmp_write(c.pmp.write_cfg, i, v))(i))
