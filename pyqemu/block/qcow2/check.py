@@ -185,8 +185,7 @@ def check_image(image, repair: str | None = None, quiet: bool = False) -> CheckR
             result.leaks += 1
         else:
             result.corruptions += 1
-    if not result.corruptions or repair == "all":
-        _check_copied(image, result, quiet, repair == "all")
+    _check_copied(image, result, quiet, repair == "all")
     if repair and (result.leaks_fixed or result.corruptions_fixed):
         image.file.flush()
         highest = 0

@@ -159,7 +159,10 @@ def convert(srcs, target, fresh: bool, compressed: bool, sparse: int, progress: 
                 ext = chain_status(src.root, pos, want)
                 n = ext.length
                 if not ext.status & Status.DATA and ext.status & Status.ZERO:
-                    if not fresh or new_backing is not None:
+                    if fresh and not sparse and new_backing is None:
+                        # -S 0: the output is fully allocated, zeroes included.
+                        target.pwrite(base + pos, ZEROES[:n])
+                    elif not fresh or new_backing is not None:
                         target.write_zeroes(base + pos, n)
                 else:
                     part = view[:n]
