@@ -24,7 +24,7 @@ from pathlib import Path
 DEFAULT_REF = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pyqemu" / "riscv-tests-ref"
 CC = "riscv64-unknown-elf-gcc"
 
-EXTENSIONS = {"uc": "c", "uzba": "_zba", "uzbb": "_zbb", "uzbs": "_zbs"}
+EXTENSIONS = {"uc": "c", "mi": "c", "si": "c", "uzba": "_zba", "uzbb": "_zbb", "uzbs": "_zbs"}
 # rv64-only tests that have no rv32 twin
 RV64_ONLY = {"addiw", "addw", "subw", "sllw", "slliw", "srlw", "srliw", "sraw", "sraiw",
              "ld", "lwu", "sd", "mulw", "divw", "divuw", "remw", "remuw"}
