@@ -135,3 +135,39 @@ def test_option_parsing_and_blockdev_api(tmp_path, image):
         blockdev_from_options({"driver": "qcow2", "file.filename": str(image), "bogus": "1"})
     with pytest.raises(BlockError, match="force-share=on can only be used with read-only images"):
         open_image(str(image), force_share=True)
+
+
+@pytest.mark.parametrize("how", ["l2 entry into the L1 table", "refcount of the L1 table cleared"])
+def test_writes_onto_metadata_are_refused(image, how):
+    data = read_file(image)
+    l2 = struct.unpack(">Q", data[0x30000:0x30008])[0] & 0x00FFFFFFFFFFFE00
+    if how.startswith("l2"):
+        patch(image, l2, struct.pack(">Q", (1 << 63) | 0x30000))      # guest cluster 0 -> L1 table
+        offset = 0
+    else:
+        patch(image, 0x20000 + 2 * 3, b"\x00\x00")                      # L1 cluster looks free
+        offset = 2 << 20                                                 # needs a new cluster
+    before = read_file(image)
+    blk = open_image(str(image))
+    try:
+        with pytest.raises(ImageCorrupt, match="Preventing invalid write on metadata"):
+            blk.pwrite(offset, b"\xee" * 65536)
+    finally:
+        blk.close()
+    after = read_file(image)
+    assert after[0x30000:0x40000] == before[0x30000:0x40000]           # L1 table intact
+    assert "corrupt: true" in qemu("qemu-img", "info", image).out
+
+
+def test_dirty_image_is_repaired_on_read_write_open(image):
+    """A lazy-refcounts image left dirty (stale refcounts) is rebuilt before writing."""
+    qemu("qemu-img", "amend", "-o", "lazy_refcounts=on", image, check=True)
+    patch(image, 72, struct.pack(">Q", 1))                     # dirty bit
+    patch(image, 0x20000 + 2 * 5, b"\x00\x00")                 # stale refcount of a data cluster
+    assert qemu("qemu-img", "check", "-U", image).rc in (2, 0)
+    with open_image(str(image)) as blk:
+        blk.pwrite(3 << 20, b"z" * 4096)
+        assert blk.pread(0, 4) == b"\x33" * 4
+    r = qemu("qemu-img", "check", image)
+    assert r.rc == 0, r.out + r.err
+    assert "cleanly shut down" not in qemu("qemu-img", "info", image).out

@@ -125,6 +125,7 @@ class Qcow2Node(BlockNode):
         self.l2_cache: OrderedDict[int, array] = OrderedDict()
         self._decompressed: tuple[int, bytes] | None = None
         self._compressed_cursor = 0          # byte offset where the next compressed cluster may go
+        self._meta: set[int] | None = None  # clusters holding metadata (overlap check)
         self._load_metadata()
 
     # -- metadata ------------------------------------------------------------
@@ -139,13 +140,21 @@ class Qcow2Node(BlockNode):
         self.l2_cache.clear()
         self._decompressed = None
         self._compressed_cursor = 0
+        self._meta = None
         if h.incompatible_features & F.INCOMPAT_CORRUPT and not self.read_only:
             raise ImageCorrupt(f"qcow2: Image '{self.filename}' is corrupt; cannot be opened read/write")
         if h.incompatible_features & F.INCOMPAT_DIRTY and not self.read_only and self.active:
             # Lazy refcounts left stale refcounts: rebuild them before writing.
+            self.l1 = _be_array(self.file.pread(h.l1_table_offset, 8 * h.l1_size) if h.l1_size else b"")
             self.refcounts = Refcounts(self)
+            from .snapshot import read_snapshots
+            self.snapshots = read_snapshots(self)
             from .check import check_image
             check_image(self, repair="all", quiet=True)
+            h.incompatible_features &= ~F.INCOMPAT_DIRTY
+            self.file.flush()
+            self.file.pwrite(F.OFF_INCOMPATIBLE, h.incompatible_features.to_bytes(8, "big"))
+            self.file.flush()
         l1 = self.file.pread(h.l1_table_offset, 8 * h.l1_size) if h.l1_size else b""
         self.l1 = _be_array(l1)
         flen = self.file.length
@@ -181,6 +190,39 @@ class Qcow2Node(BlockNode):
             self.read_only = True
         raise ImageCorrupt(f"qcow2: Marking image as corrupt: {why}; further corruption events will be suppressed"
                            f" ('{self.filename}')")
+
+    # -- metadata overlap check ------------------------------------------------
+    def metadata_changed(self) -> None:
+        self._meta = None
+
+    def _metadata_clusters(self) -> set[int]:
+        if self._meta is None:
+            h, cb = self.header, self.cluster_bits
+
+            def span(offset: int, length: int):
+                return range(offset >> cb, ((offset + max(length, 1) - 1) >> cb) + 1)
+
+            meta = {0}
+            meta.update(span(h.refcount_table_offset, h.refcount_table_clusters << cb))
+            meta.update(span(h.l1_table_offset, 8 * h.l1_size))
+            meta.update((e & F.REFT_OFFSET_MASK) >> cb for e in self.refcounts.table if e & F.REFT_OFFSET_MASK)
+            meta.update((e & F.L1E_OFFSET_MASK) >> cb for e in self.l1 if e & F.L1E_OFFSET_MASK)
+            if h.nb_snapshots:
+                meta.update(span(h.snapshots_offset, sum(len(s.pack()) for s in self.snapshots)))
+                for snap in self.snapshots:
+                    meta.update(span(snap.l1_table_offset, 8 * snap.l1_size))
+            self._meta = meta
+        return self._meta
+
+    def _check_overlap(self, host: int, length: int) -> None:
+        """Refuse a data write that would land on metadata (a corrupt L2
+        entry or refcount would otherwise make us destroy the image)."""
+        meta = self._metadata_clusters()
+        cb = self.cluster_bits
+        for cluster in range(host >> cb, ((host + length - 1) >> cb) + 1):
+            if cluster in meta:
+                self.mark_corrupt(f"Preventing invalid write on metadata (cluster {cluster:#x}, "
+                                  f"host offset {cluster << cb:#x})")
 
     # -- L2 tables -------------------------------------------------------------
     def _load_l2(self, offset: int) -> array:
@@ -226,6 +268,7 @@ class Qcow2Node(BlockNode):
         self.file.pwrite(new, _be_bytes(table))
         self.l1[l1_index] = new | F.OFLAG_COPIED
         self._write_l1_entry(l1_index)
+        self._meta = None
         if old:
             self.l2_cache.pop(old, None)
             self.refcounts.update([(old >> self.cluster_bits, 1)], -1)
@@ -384,6 +427,7 @@ class Qcow2Node(BlockNode):
                         run_end = min(chunk_end, run_end + cs)
                         i += 1
                     host = (table[index] & F.L2E_OFFSET_MASK) + (guest & (cs - 1))
+                    self._check_overlap(host, run_end - guest)
                     self.file.pwrite(host, view[guest - offset:run_end - offset])
                 else:
                     i = index + 1
@@ -403,6 +447,7 @@ class Qcow2Node(BlockNode):
         first_index = first_cluster & (self.l2_entries - 1)
         old_entries = [table[first_index + k] for k in range(count)]
         host = self.refcounts.alloc(count) << cb
+        self._check_overlap(host, count * cs)
         head = guest & (cs - 1)
         tail_end = (guest + len(data)) - (last_cluster << cb)
         if head == 0 and (tail_end == cs or (last_cluster << cb) + tail_end >= self.header.size):
@@ -611,6 +656,7 @@ class Qcow2Node(BlockNode):
         self.file.pwrite(F.OFF_L1, entries.to_bytes(4, "big") + new.to_bytes(8, "big"))
         self.file.flush()
         self.l1 = table
+        self._meta = None
         if old_size:
             self.refcounts.update([(old_off >> self.cluster_bits,
                                     (old_size * 8 + self.cluster_size - 1) >> self.cluster_bits)], -1)

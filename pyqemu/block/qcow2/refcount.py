@@ -136,6 +136,7 @@ class Refcounts:
         self.blocks[index] = block
         self.table[index] = free << self.cluster_bits
         self._write_table_entry(index)
+        self.image.metadata_changed()
         return block
 
     def _write_table_entry(self, index: int) -> None:
@@ -191,6 +192,7 @@ class Refcounts:
         self.file.pwrite(OFF_REFCOUNT_TABLE, h.refcount_table_offset.to_bytes(8, "big")
                          + table_clusters.to_bytes(4, "big"))
         self.file.flush()
+        self.image.metadata_changed()
         del old_table
         first_old = old_offset >> self.cluster_bits
         self.update([(first_old, old_clusters)], -1)

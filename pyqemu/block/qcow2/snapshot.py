@@ -114,6 +114,7 @@ def _write_table(image, snaps: list[F.Snapshot]) -> None:
     if old_n and old_off:
         image.refcounts.update([(old_off >> cb, (old_len + cs - 1) >> cb)], -1)
     image.snapshots = snaps
+    image.metadata_changed()
 
 
 def find(image, name: str) -> F.Snapshot:
@@ -182,6 +183,7 @@ def apply(image, name: str) -> None:
     image.file.flush()
     image.l1 = new_l1
     image.l2_cache.clear()
+    image.metadata_changed()
     update_refcounts(image, old_l1, -1, active=False)
     if snap.disk_size != h.size:
         h.size = snap.disk_size
