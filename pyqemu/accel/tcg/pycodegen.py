@@ -51,6 +51,7 @@ _PACK = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _ALU2 = (Opc.ADD, Opc.SUB, Opc.AND, Opc.OR, Opc.XOR, Opc.SHL, Opc.SHR, Opc.SAR,
          Opc.ROTL, Opc.ROTR, Opc.MUL, Opc.MULH, Opc.MULHU, Opc.MULHSU,
          Opc.DIV, Opc.DIVU, Opc.REM, Opc.REMU)
+_EXITS = (Opc.BRCOND, Opc.LABEL, Opc.GOTO_TB, Opc.EXIT, Opc.INSN_START)
 _COMMUTATIVE = (Opc.ADD, Opc.AND, Opc.OR, Opc.XOR, Opc.MUL)
 _ALU1 = (Opc.CLZ, Opc.CTZ, Opc.CPOP, Opc.BSWAP)
 
@@ -58,6 +59,7 @@ _ALU1 = (Opc.CLZ, Opc.CTZ, Opc.CPOP, Opc.BSWAP)
 # many times longer than the op list runs on the interpreter instead.
 _MAX_DUPLICATION = 4
 
+_LOCAL = re.compile(r"^v[0-9]+$")
 _SIMPLE = re.compile(r"^(-?[0-9]+|-?0x[0-9a-f]+|[A-Za-z_][A-Za-z_0-9]*)$")
 
 
@@ -155,9 +157,9 @@ class _BlockCompiler:
         out = ["def run(cpu" + "".join(f", {k}={k}" for k in self.ns) + "):",
                "    r = cpu.r"]
         if self.uses_load:
-            out.append("    tlb_r = cpu.tlb_r")
+            out.append("    tlb_r = cpu.tlb_r.get")
         if self.uses_store:
-            out.append("    tlb_w = cpu.tlb_w")
+            out.append("    tlb_w = cpu.tlb_w.get")
             out.append("    resv = cpu.reservation is not None")
         ks = tuple(k for k, _ in self.fault_points)
         use_p = len(set(ks)) > 1 or any(w for _, w in self.fault_points)
@@ -213,7 +215,7 @@ class _BlockCompiler:
             return _const(x.value)
         st = regs.get(x)
         if st is None:
-            name = f"v{x}"
+            name = self.bind(x, regs, ind)
             self.emit(ind, f"{name} = r[{x}]")
             st = regs[x] = _Reg(_Val(name, self.register_width), False)
         return st.val
@@ -233,9 +235,24 @@ class _BlockCompiler:
             value = eval(expr, dict(self.ns))  # noqa: S307 -- our own generated expression
             regs[d] = _Reg(_const(value), not self.is_temp(d))
             return
-        name = f"v{d}"
+        if _LOCAL.match(expr):
+            # A copy: register d shares the other register's local until
+            # one of them is written (see bind).
+            regs[d] = _Reg(_Val(expr, width), not self.is_temp(d))
+            return
+        name = self.bind(d, regs, ind)
         self.emit(ind, f"{name} = {expr}")
         regs[d] = _Reg(_Val(name, width), not self.is_temp(d))
+
+    def bind(self, reg: int, regs, ind) -> str:
+        """The local of register `reg`, about to be assigned: registers that
+        are copies of its current value get their own local first."""
+        name = f"v{reg}"
+        for other, st in regs.items():
+            if other != reg and st.val.expr == name:
+                self.emit(ind, f"v{other} = {name}")
+                st.val = _Val(f"v{other}", st.val.width)
+        return name
 
     def flush(self, regs, ind) -> None:
         """Write every register newer in a local than in cpu.r back."""
@@ -254,9 +271,9 @@ class _BlockCompiler:
     def refresh_mem_state(self, ind) -> None:
         """After a slow access or a helper: the TLBs or the reservation may have changed."""
         if self.uses_load:
-            self.emit(ind, "tlb_r = cpu.tlb_r")
+            self.emit(ind, "tlb_r = cpu.tlb_r.get")
         if self.uses_store:
-            self.emit(ind, "tlb_w = cpu.tlb_w")
+            self.emit(ind, "tlb_w = cpu.tlb_w.get")
             self.emit(ind, "resv = cpu.reservation is not None")
 
     @staticmethod
@@ -292,6 +309,12 @@ class _BlockCompiler:
                     taken = eval(cond, dict(self.ns))  # noqa: S307 -- our own expression
                     i = target + 1 if taken else i + 1
                     continue
+                if all(o.opc in _EXITS for o in ops[i:]):
+                    exits = self.exit_targets(i, regs, ind)
+                    if exits is not None:
+                        self.flush(regs, ind)
+                        self.emit(ind, f"cpu.pc = {exits[0]} if {cond} else {exits[1]}")
+                        return
                 self.emit(ind, f"if {cond}:")
                 self._path(target + 1, _copy(regs), ind + 1)
                 self.emit(ind, "else:")
@@ -306,6 +329,19 @@ class _BlockCompiler:
             i += 1
         self.flush(regs, ind)
         self.emit(ind, "pass")
+
+    def exit_targets(self, i, regs, ind) -> tuple[str, str] | None:
+        """For the tail `brcond L; exit X; label L; exit Y` (what the front end
+        emits for a conditional branch): the expressions of Y and X."""
+        ops = self.ops
+        br = ops[i]
+        if (len(ops) < i + 4 or ops[i + 1].opc not in (Opc.GOTO_TB, Opc.EXIT)
+                or ops[i + 2].opc is not Opc.LABEL or ops[i + 2].aux != br.aux
+                or ops[i + 3].opc not in (Opc.GOTO_TB, Opc.EXIT)):
+            return None
+        taken = self.read(ops[i + 3].a, regs, ind).expr
+        not_taken = self.read(ops[i + 1].a, regs, ind).expr
+        return taken, not_taken
 
     # -- one op ---------------------------------------------------------------------
     def op(self, op, regs, k, ind) -> None:
@@ -471,6 +507,8 @@ class _BlockCompiler:
                 return a.expr, a.width
             return f"{a.expr} & {fm:#x}", frm
         sign = 1 << (frm - 1)
+        if frm <= bits and a.width is not None and a.width < frm:
+            return a.expr, a.width          # the sign bit is clear: nothing to extend
         if frm <= bits:
             x = self.masked(a, frm)
             xs = self.simple(x.expr, ind)
@@ -512,10 +550,10 @@ class _BlockCompiler:
     def tlb_test(self, op, tlb: str, va: str, va_const: int | None, ind, extra: str = "") -> str:
         lim = 4096 - op.size
         if va_const is not None:
-            self.emit(ind, f"e = {tlb}.get({va_const >> 12:#x})")
+            self.emit(ind, f"e = {tlb}({va_const >> 12:#x})")
             crosses = (va_const & 0xFFF) > lim
             return "True" if crosses else f"e is None{extra}"
-        self.emit(ind, f"e = {tlb}.get({va} >> 12)")
+        self.emit(ind, f"e = {tlb}({va} >> 12)")
         if op.size == 1:
             return f"e is None{extra}"
         return f"e is None or ({va} & 4095) > {lim}{extra}"
@@ -525,7 +563,7 @@ class _BlockCompiler:
         self.fault_point(k, regs, ind)
         va, va_const = self.address(op, regs, ind)
         test = self.tlb_test(op, "tlb_r", va, va_const, ind)
-        name = f"v{op.d}"
+        name = self.bind(op.d, regs, ind)
         self.emit(ind, f"if {test}:")
         self.emit(ind + 1, f"{name} = cpu.load_slow({va}, {size}, {signed}) & {m:#x}")
         self.refresh_mem_state(ind + 1)
@@ -570,7 +608,7 @@ class _BlockCompiler:
         if op.d is None:
             self.emit(ind, call)
         else:
-            self.emit(ind, f"v{op.d} = {call}")
+            self.emit(ind, f"{self.bind(op.d, regs, ind)} = {call}")
             regs[op.d] = _Reg(_Val(f"v{op.d}", None), not self.is_temp(op.d))
         self.refresh_mem_state(ind)
 
