@@ -74,9 +74,21 @@ def _walk(image, result: CheckResult, quiet: bool, fix_copied: bool):
             if not ref(l2_off, cs, "L2 table"):
                 continue
             table = _be_array(image.file.pread(l2_off, cs))
-            for j, entry in enumerate(table):
+            for entry in table:
+                if not entry:
+                    continue
+                if active and entry & F.OFLAG_COPIED and not entry & (F.OFLAG_COMPRESSED | 0x1FF):
+                    # Fast path for the common case: a plain, owned data cluster.
+                    off = entry & F.L2E_OFFSET_MASK
+                    c = off >> cb
+                    if c < nb_clusters:
+                        expected[c] += 1
+                        result.allocated_clusters += 1
+                        if last_host[0] is not None and off != last_host[0] + cs:
+                            result.fragmented_clusters += 1
+                        last_host[0] = off
+                        continue
                 kind = image._kind(entry)
-                guest_cluster = (i << image.l2_bits) + j
                 if kind == COMPRESSED:
                     host, length = image._compressed_location(entry)
                     ref(host, length, "compressed cluster")
@@ -149,6 +161,28 @@ def _check_copied(image, result: CheckResult, quiet: bool, repair: bool) -> None
     image.l2_cache.clear()
 
 
+def _mismatching_clusters(rc, expected, limit: int):
+    """Clusters below `limit` whose stored refcount differs from `expected`;
+    whole refcount blocks are compared at C speed first."""
+    per = rc.block_entries
+    for index in range((limit + per - 1) // per):
+        first = index * per
+        last = min(limit, first + per)
+        block = rc._block(index)
+        want = expected[first:last]
+        if block is None:
+            if any(want):
+                yield from (first + i for i, v in enumerate(want) if v)
+            continue
+        have = block[:last - first]
+        try:
+            same = have == array(have.typecode, want)
+        except OverflowError:
+            same = False
+        if not same:
+            yield from (first + i for i in range(last - first) if have[i] != want[i])
+
+
 def check_image(image, repair: str | None = None, quiet: bool = False) -> CheckResult:
     """repair: None, 'leaks' or 'all' (qemu-img check -r)."""
     if repair and (image.read_only or not image.active):
@@ -159,16 +193,11 @@ def check_image(image, repair: str | None = None, quiet: bool = False) -> CheckR
     result.total_clusters = -(-h.size // cs)
     expected, nb_clusters = _walk(image, result, quiet, False)
     rc = image.refcounts
-    highest = 0
     # Refcounts past the end of the file are not checked (as QEMU does).
     limit = nb_clusters
-    for c in range(limit):
+    for c in _mismatching_clusters(rc, expected, limit):
         stored = rc.get(c)
-        want = expected[c] if c < len(expected) else 0
-        if stored or want:
-            highest = c + 1
-        if stored == want:
-            continue
+        want = expected[c]
         fix = repair == "all" or (repair == "leaks" and stored > want)
         label = "Repairing" if fix else ("ERROR" if stored < want else "Leaked")
         _say(result, quiet, f"{label} cluster {c} refcount={stored} reference={want}")
@@ -188,9 +217,8 @@ def check_image(image, repair: str | None = None, quiet: bool = False) -> CheckR
     _check_copied(image, result, quiet, repair == "all")
     if repair and (result.leaks_fixed or result.corruptions_fixed):
         image.file.flush()
-        highest = 0
-        for c in range(limit):
-            if rc.get(c) or expected[c]:
-                highest = c + 1
+    highest = limit
+    while highest and not expected[highest - 1] and not rc.get(highest - 1):
+        highest -= 1
     result.image_end_offset = highest * cs
     return result
