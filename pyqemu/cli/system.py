@@ -156,8 +156,6 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
     if nographic and serial == "stdio":
         serial = "mon:stdio"
     chardev = parse_serial(serial)
-    if chardev is not None and hasattr(chardev, "_on_quit") and chardev._on_quit is None:
-        pass
     cfg.serial = chardev
     try:
         machine = VirtMachine(cfg)
@@ -165,6 +163,17 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
         if chardev is not None:
             chardev.close()
         raise UsageError(str(e)) from None
+    if chardev is not None and hasattr(chardev, "on_quit"):
+        # C-a x: stop the machine in order, so the terminal is restored.
+        chardev.on_quit = lambda: machine.quit(0)
+
+    def on_signal(signum, _frame):
+        # As QEMU: say so, shut down in order, exit status 0.
+        sys.stderr.write(f"{prog}: terminating on signal {signum}\n")
+        machine.quit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
     try:
         return machine.run()
     finally:

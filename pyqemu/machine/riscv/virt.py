@@ -131,7 +131,7 @@ class VirtMachine:
             self.bus.map(base, MmioRegion(name, size, dev))
         self.devices = [self.test, self.rtc, self.clint, self.plic, self.uart]
         if cfg.serial is not None:
-            cfg.serial.attach(self.uart.receive, self.events)
+            cfg.serial.attach(self.uart.receive, self.events, on_break=self.uart.receive_break)
         self.runner = TCGRunner(self.harts, self.clock, self.events, log)
         self._load_images()
 
