@@ -68,6 +68,9 @@ def main() -> int:
     work = Path(args.dir or tempfile.mkdtemp(prefix="pyqemu-bench-", dir="/var/tmp"))
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    # An installed tool runs from compiled bytecode; do not make every run
+    # recompile our modules because the caller's shell forbids .pyc files.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     src = work / "src.raw"
     try:
         print(f"# preparing {size >> 20} MiB source image in {work}", flush=True)

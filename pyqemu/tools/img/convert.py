@@ -37,7 +37,8 @@ def nonzero_runs(view: memoryview, granularity: int):
     zero_block = ZEROES[:granularity]
     for pos in range(0, n, granularity):
         end = min(n, pos + granularity)
-        if data[pos:end] == (zero_block if end - pos == granularity else zero_block[:end - pos]):
+        # startswith compares in place (memcmp) without slicing a copy.
+        if data.startswith(zero_block if end - pos == granularity else zero_block[:end - pos], pos, end):
             if run_start is not None:
                 runs.append((run_start, pos))
                 run_start = None
