@@ -27,7 +27,10 @@ CC = "riscv64-unknown-elf-gcc"
 EXTENSIONS = {"uc": "c", "mi": "c", "si": "c", "uzba": "_zba", "uzbb": "_zbb", "uzbs": "_zbs"}
 # rv64-only tests that have no rv32 twin
 RV64_ONLY = {"addiw", "addw", "subw", "sllw", "slliw", "srlw", "srliw", "sraw", "sraiw",
-             "ld", "lwu", "sd", "mulw", "divw", "divuw", "remw", "remuw"}
+             "ld", "lwu", "sd", "mulw", "divw", "divuw", "remw", "remuw",
+             "clzw", "ctzw", "cpopw", "rolw", "rorw", "roriw", "add_uw", "sh1add_uw",
+             "sh2add_uw", "sh3add_uw", "slli_uw", "amoadd_d", "amoand_d", "amomax_d",
+             "amomaxu_d", "amomin_d", "amominu_d", "amoor_d", "amoswap_d", "amoxor_d"}
 ENVS = {"p": ["env/p/link.ld"], "v": ["env/v/link.ld"]}
 
 
