@@ -173,3 +173,39 @@ def test_amend_measure_dd_bench(ours, tmp_path):
     assert read_file(tmp_path / "d.raw") == b"\x09" * (4 * 65536)
     r = ours("bench", "-c", "100", image)
     assert r.rc == 0 and r.out.startswith("Sending 100 read requests, 4096 bytes each, 64 in parallel")
+
+
+def test_convert_with_backing_and_existing_target(ours, tmp_path):
+    base = random_raw(tmp_path / "base.raw", 2 << 20, seed=11, fill=0.9)
+    changed = bytearray(read_file(base))
+    changed[100000:100100] = b"\x01" * 100
+    (tmp_path / "new.raw").write_bytes(bytes(changed))
+    # -B: only what differs from the backing file lands in the new image.
+    assert ours("convert", "-O", "qcow2", "-B", "base.raw", "-F", "raw", tmp_path / "new.raw",
+                tmp_path / "delta.qcow2").rc == 0
+    info = json.loads(qemu("qemu-img", "info", "--output=json", tmp_path / "delta.qcow2").out)
+    assert info["backing-filename"] == "base.raw" and info["backing-filename-format"] == "raw"
+    mapping = json.loads(qemu("qemu-img", "map", "--output=json", tmp_path / "delta.qcow2").out)
+    own = sum(e["length"] for e in mapping if e["depth"] == 0 and e["data"])
+    assert 0 < own <= 65536
+    assert qemu("qemu-img", "compare", tmp_path / "new.raw", tmp_path / "delta.qcow2").rc == 0
+    # -n: write into an existing image, zeroing what the source has as zero.
+    target = tmp_path / "t.qcow2"
+    qemu("qemu-img", "create", "-f", "qcow2", target, "2M", check=True)
+    qemu("qemu-io", "-c", "write -P 0x66 0 2M", target, check=True)
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(bytes(2 << 20))
+    assert ours("convert", "-n", "-f", "raw", "-O", "qcow2", empty, target).rc == 0
+    assert qemu("qemu-img", "compare", empty, target).rc == 0 and qemu("qemu-img", "check", target).rc == 0
+
+
+@pytest.mark.parametrize("mode", ["metadata", "falloc", "full"])
+def test_preallocation(ours, tmp_path, mode):
+    image = tmp_path / "p.qcow2"
+    assert ours("create", "-f", "qcow2", "-o", f"preallocation={mode},cluster_size=65536", image, "3M").rc == 0
+    check = json.loads(qemu("qemu-img", "check", "--output=json", image).out)
+    assert check["check-errors"] == 0 and "corruptions" not in check and "leaks" not in check
+    assert check["allocated-clusters"] == 48
+    if mode != "metadata":
+        assert image.stat().st_blocks * 512 >= 3 << 20
+    assert qemu("qemu-io", "-c", "read -P 0 0 3M", image).rc == 0

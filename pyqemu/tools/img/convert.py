@@ -163,14 +163,16 @@ def convert(srcs, target, fresh: bool, compressed: bool, sparse: int, progress: 
                     if fresh and not sparse and new_backing is None:
                         # -S 0: the output is fully allocated, zeroes included.
                         target.pwrite(base + pos, ZEROES[:n])
-                    elif not fresh or new_backing is not None:
+                    elif new_backing is not None:
+                        _write_differing(target, new_backing, base + pos, memoryview(ZEROES)[:n],
+                                         max(cluster, 4096))
+                    elif not fresh:
                         target.write_zeroes(base + pos, n)
                 else:
                     part = view[:n]
                     src.preadv_into(pos, part)
-                    if new_backing is not None and base + pos + n <= new_backing.length and \
-                            new_backing.pread(base + pos, n) == buf[:n]:
-                        pass
+                    if new_backing is not None:
+                        _write_differing(target, new_backing, base + pos, part, max(cluster, 4096))
                     elif compressed:
                         _write_compressed(root, base + pos, part, cluster, pool)
                     else:
@@ -183,6 +185,27 @@ def convert(srcs, target, fresh: bool, compressed: bool, sparse: int, progress: 
         if pool:
             pool.shutdown()
     progress.finish()
+
+
+def _write_differing(target, backing, offset: int, data: memoryview, granularity: int) -> None:
+    """convert -B: write only the blocks whose content differs from the new backing file."""
+    n = len(data)
+    inside = max(0, min(n, backing.length - offset))
+    below = (backing.pread(offset, inside) if inside else b"") + bytes(n - inside)
+    mine = data.tobytes()
+    run_start = None
+    pos = offset - offset % granularity
+    while pos < offset + n:
+        a, b = max(pos, offset) - offset, min(pos + granularity, offset + n) - offset
+        differs = mine[a:b] != below[a:b]
+        if differs and run_start is None:
+            run_start = a
+        elif not differs and run_start is not None:
+            target.pwrite(offset + run_start, data[run_start:a])
+            run_start = None
+        pos += granularity
+    if run_start is not None:
+        target.pwrite(offset + run_start, data[run_start:])
 
 
 def _write_sparse(target, offset: int, data: memoryview, granularity: int) -> None:

@@ -35,9 +35,9 @@ def _info_dict(node, filename: str) -> dict:
     info["actual-size"] = file.allocated_size() if isinstance(file, FileNode) else 0
     if qcow2:
         h = node.header
-        data = {"compat": "1.1" if h.version >= 3 else "0.10"}
+        data = {"compat": "1.1" if h.version >= 3 else "0.10",
+                "compression-type": F.COMPRESSION_NAMES[h.compression_type]}
         if h.version >= 3:
-            data["compression-type"] = F.COMPRESSION_NAMES[h.compression_type]
             data["lazy-refcounts"] = bool(h.compatible_features & F.COMPAT_LAZY_REFCOUNTS)
         data["refcount-bits"] = 1 << h.refcount_order
         if h.version >= 3:
@@ -141,7 +141,7 @@ def map_entries(blk, start: int = 0, length: int | None = None):
         present = bool(ext.status & Status.ALLOCATED)
         zero = bool(ext.status & Status.ZERO)
         data = bool(ext.status & Status.DATA)
-        offset = ext.host_offset if ext.status & Status.OFFSET_VALID and data else None
+        offset = ext.host_offset if ext.status & Status.OFFSET_VALID else None
         fname = ext.node.filename if ext.node is not None else None
         item = [pos, ext.length, ext.depth, present, zero, data, offset, fname]
         if current and current[2:6] == item[2:6] and current[7] == item[7] and (
