@@ -333,3 +333,23 @@ def test_dump_source_is_the_compiled_function():
     # lui + addi fold to one constant store.
     assert "r[5] = 0x12345678" in src
     assert "cpu.instret += 2" in src
+
+
+def test_deeply_nested_branches_fall_back_and_match():
+    """Sixty forward branches, each over the next: past the nesting the
+    generator takes, the interpreter's code runs, with the same result."""
+    blk = Block(0x1000, 0, insn_pcs=[0x1000])
+    ops = [Op(Opc.INSN_START, a=Const(0x1000))]
+    for i in range(60):
+        ops.append(Op(Opc.BRCOND, a=1, b=Const(i), cond=Cond.EQ, aux=i + 1))
+        ops.append(Op(Opc.ADD, 2, 2, Const(1 << i)))
+    for i in reversed(range(60)):
+        ops.append(Op(Opc.LABEL, aux=i + 1))
+    ops.append(Op(Opc.EXIT, a=2))
+    blk.ops = ops
+    backend = PyCodegenBackend(hot_threshold=0)
+    assert "interpreter" in backend.dump_source(blk)
+    for v in (0, 30, 99):
+        cpu, cpu2 = FakeCPU(random.Random(v), [0]), FakeCPU(random.Random(v), [0])
+        cpu.r[1] = cpu2.r[1] = v
+        assert run_on(InterpBackend(), blk, cpu) == run_on(backend, blk, cpu2)
