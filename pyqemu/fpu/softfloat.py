@@ -680,8 +680,13 @@ def from_int(fmt: Format, value: int, bits: int, signed: bool, rm: int) -> tuple
         if rm == RNE:  # CPython rounds int -> float to nearest even
             x = float(value)
             return _unpack_q(_pack_d(x))[0], (0 if x == value else NX)
-    elif fmt is F32 and -_F32_EXACT_INT <= value <= _F32_EXACT_INT:
-        return _unpack_i(_pack_f(float(value)))[0], 0
+    elif fmt is F32:
+        if -_F32_EXACT_INT <= value <= _F32_EXACT_INT:
+            return _unpack_i(_pack_f(float(value)))[0], 0
+        if rm == RNE and -_F64_EXACT_INT <= value <= _F64_EXACT_INT:
+            # float(value) is exact, so packing rounds only once, to nearest even.
+            packed = _pack_f(float(value))
+            return _unpack_i(packed)[0], (0 if _unpack_f(packed)[0] == value else NX)
     if value < 0:
         return round_pack(fmt, 1, -value, 0, rm)
     if value == 0:
