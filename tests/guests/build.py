@@ -89,6 +89,7 @@ GUESTS: dict[str, Guest] = {g.name: g for g in (
     _g("misaligned", "rv_misaligned.c"),
     _g("sv39", "rv_mmu.c", "mmu_sv39.c"),
     _g("sv48", "rv_mmu.c", "mmu_sv48.c"),
+    _g("sv57", "rv_mmu.c", "mmu_sv57.c"),
     _g("pmp", "rv_pmp.c"),
     _g("triggers", "rv_triggers.c"),
     _g("timer", "rv_timer.c"),
@@ -106,6 +107,10 @@ GUESTS: dict[str, Guest] = {g.name: g for g in (
     _g("rv32timer", "rv_timer.c", xlen=32),
     _g("rv32fp_f", "rv_fp_f.c", xlen=32),
     _g("rv32fp_d", "rv_fp_d.c", xlen=32),
+    _g("rv32zicntr", "rv_zicntr.c", xlen=32),
+    _g("rv32misaligned", "rv_misaligned.c", xlen=32),
+    _g("rv32triggers", "rv_triggers.c", xlen=32),
+    _g("rv32zifencei", "rv_zifencei.c", xlen=32),
 )}
 
 

@@ -35,6 +35,18 @@ int main(void)
     ulong instret = csr_read(minstret), later;
     asm volatile("rdinstret %0" : "=r"(later));
     check("minstret_not_ahead", later >= instret, 1);
+#if XLEN == 32
+    /* the high halves: a 64-bit count read as hi/lo/hi never goes back */
+    ulong hi1, lo, hi2;
+    asm volatile("1: rdcycleh %0\n rdcycle %1\n rdcycleh %2\n bne %0, %2, 1b"
+                 : "=r"(hi1), "=r"(lo), "=r"(hi2));
+    check("cycleh_stable", hi1 == hi2, 1);
+    asm volatile("rdtimeh %0" : "=r"(hi1));
+    check("timeh_matches_mtime_high", hi1, (ulong)(*(volatile u64 *)CLINT_MTIME >> 32));
+    asm volatile("rdinstreth %0" : "=r"(hi1));
+    check("instreth_readable", hi1 == csr_read(minstreth), 1);
+    (void)lo;
+#endif
     /* mtime at the CLINT and the time CSR are one clock */
     ulong clint = (ulong)*(volatile u64 *)CLINT_MTIME, csr = read_time(0);
     check("time_follows_mtime", csr >= clint, 1);
