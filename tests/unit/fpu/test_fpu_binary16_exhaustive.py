@@ -33,3 +33,13 @@ def test_every_binary16_widened_and_classified(riscv_peer):
     cases += [(Op.CVT_FROM_H, PeerFmt.D, sf.RNE, a, 0, 0) for a in ALL_HALVES]
     cases += [(Op.CLASS, PeerFmt.H, sf.RNE, a, 0, 0) for a in ALL_HALVES]
     check_against_peer(riscv_peer, cases)
+
+
+def test_nan_predicates_agree_with_fclass_on_every_binary16(riscv_peer):
+    replies = riscv_peer.run([(Op.CLASS, PeerFmt.H, sf.RNE, a, 0, 0) for a in ALL_HALVES])
+    wrong = [f"{a:#06x}: fclass {mask:#x}, is_nan {sf.is_nan(sf.F16, a)}, "
+             f"is_signaling_nan {sf.is_signaling_nan(sf.F16, a)}"
+             for a, (mask, _) in zip(ALL_HALVES, replies)
+             if (sf.is_nan(sf.F16, a), sf.is_signaling_nan(sf.F16, a))
+             != (bool(mask & 0x300), bool(mask & 0x100))]
+    assert not wrong, "\n".join(wrong[:10])
