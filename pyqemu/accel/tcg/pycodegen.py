@@ -659,14 +659,18 @@ class PyCodegenBackend:
         self._fallback.compile(blk)
         cold_run = blk.code
         runs_left = self.hot_threshold
+        hot_run = None
 
         def warm_up(cpu):
-            nonlocal runs_left
+            nonlocal runs_left, hot_run
+            if hot_run is not None:       # a caller that kept this function
+                return hot_run(cpu)
             runs_left -= 1
             if runs_left > 0:
                 return cold_run(cpu)
             self.compile_now(blk)
-            return blk.code(cpu)
+            hot_run = blk.code
+            return hot_run(cpu)
 
         blk.code = warm_up
 

@@ -280,7 +280,14 @@ def test_warm_up_then_compiled_code_match_interpreter():
     """A block runs on the interpreter's code until it is hot, then on its own."""
     rng = random.Random(77)
     gen = BlockGen(rng, wild=False)
-    backend = PyCodegenBackend(hot_threshold=3)
+    compiled = []
+
+    class Counting(PyCodegenBackend):
+        def compile_now(self, blk):
+            compiled.append(blk)
+            super().compile_now(blk)
+
+    backend = Counting(hot_threshold=3)
     values = _values(rng, wild=False)
     for _ in range(40):
         blk = gen.block()
@@ -301,6 +308,10 @@ def test_warm_up_then_compiled_code_match_interpreter():
             cpu.r[64:] = cpu2.r[64:] = []
             assert cpu.state() == cpu2.state()
         assert blk.code is not first          # compiled on its third run
+        assert compiled.count(blk) == 1
+        # A caller still holding the warm-up function runs the compiled code.
+        first(FakeCPU(random.Random(9), values))
+        assert compiled.count(blk) == 1
 
 
 def test_backward_branch_falls_back_to_interpreter():
