@@ -2,6 +2,7 @@
 window 4 KiB as QEMU writes it) and zstd."""
 from __future__ import annotations
 
+import io
 import zlib
 
 import zstandard
@@ -24,7 +25,10 @@ def decompress(data: bytes, size: int, kind: int, where: str) -> bytes:
         if kind == COMPRESSION_ZLIB:
             out = zlib.decompressobj(-12).decompress(data, size)
         else:
-            out = zstandard.ZstdDecompressor().decompressobj().decompress(data)[:size]
+            # A bounded read: a hostile frame cannot make us allocate more
+            # than one cluster, and bytes after the frame are ignored.
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
+                out = reader.read(size)
     except (zlib.error, zstandard.ZstdError) as exc:
         raise ImageCorrupt(f"Could not decompress cluster of {where}: {exc}") from None
     if len(out) != size:

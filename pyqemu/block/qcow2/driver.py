@@ -122,6 +122,9 @@ class Qcow2Node(BlockNode):
     def __init__(self, file: BlockNode, node_name: str | None = None, read_only: bool = False):
         super().__init__(node_name, read_only)
         self.file = file
+        # An inactive file (incoming migration) makes an inactive image: no
+        # repair, no header update until activation.
+        self.active = file.active
         self.l2_cache: OrderedDict[int, array] = OrderedDict()
         self._decompressed: tuple[int, bytes] | None = None
         self._compressed_cursor = 0          # byte offset where the next compressed cluster may go
