@@ -36,7 +36,7 @@ def cmd_check(argv) -> int:
     try:
         node = blk.root
         if not isinstance(node, Qcow2Node):
-            print(f"This image format does not support checks", file=sys.stderr) if output == "human" else None
+            print("pyqemu-img: This image format does not support checks", file=sys.stderr)
             return 63
         try:
             result = check_image(node, repair=repair, quiet=False)

@@ -96,10 +96,14 @@ def create_image(path: str, fmt: str, size: int | None, opts: dict, quiet: bool 
             bnode.close()
     if size is None:
         raise BlockError("Image creation needs a size parameter")
+    # Images are made of whole 512-byte sectors: the size is rounded up
+    # (after the 'Formatting' line, which shows what was asked, as qemu-img).
+    sectors_size = (size + 511) & ~511
     if fmt == "qcow2":
         q = qcow2_options_from(opts, size)
         if not quiet:
             print(describe(path, fmt, size, opts, q))
+        q.size = sectors_size
         create_qcow2(path, q)
     elif fmt == "raw":
         for key in opts:
@@ -107,6 +111,7 @@ def create_image(path: str, fmt: str, size: int | None, opts: dict, quiet: bool 
                 raise BlockError(f"Invalid parameter '{key}'")
         if not quiet:
             print(describe(path, fmt, size, opts, None))
+        size = sectors_size
         prealloc = opts.get("preallocation", "off")
         if prealloc not in ("off", "falloc", "full"):
             raise BlockError(f"Parameter 'preallocation' does not accept value '{prealloc}'")
