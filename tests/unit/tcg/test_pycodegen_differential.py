@@ -310,7 +310,10 @@ def test_warm_up_then_compiled_code_match_interpreter():
         assert blk.code is not first          # compiled on its third run
         assert compiled.count(blk) == 1
         # A caller still holding the warm-up function runs the compiled code.
-        first(FakeCPU(random.Random(9), values))
+        try:
+            first(FakeCPU(random.Random(9), values))
+        except Trap:
+            pass
         assert compiled.count(blk) == 1
 
 
