@@ -35,7 +35,7 @@ SPECS = [
     OptionSpec("d", True, "enable logging of specified items (use '-d help' for a list of log items)", "item1,..."),
     OptionSpec("D", True, "output log to logfile (default stderr)", "logfile"),
     OptionSpec("name", True, "set the name of the guest", "string"),
-    OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp)", "name"),
+    OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen)", "name"),
 ]
 
 MACHINES = [("virt", "RISC-V VirtIO board", True), ("none", "empty machine", False)]
@@ -43,6 +43,18 @@ MACHINES = [("virt", "RISC-V VirtIO board", True), ("none", "empty machine", Fal
 
 class UsageError(Exception):
     pass
+
+
+TCG_BACKENDS = ("interp", "pycodegen")
+
+
+def make_backend(name: str):
+    """The IR backend by name: the reference interpreter or Python code generation."""
+    if name == "pycodegen":
+        from ..accel.tcg.pycodegen import PyCodegenBackend
+        return PyCodegenBackend()
+    from ..accel.tcg.interp import InterpBackend
+    return InterpBackend()
 
 
 def _usage(prog: str) -> str:
@@ -145,10 +157,12 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
         elif name == "D":
             dpath = val
         elif name == "tcg-backend":
-            if val not in ("interp",):
-                raise OptionError(f"-tcg-backend {val}: unknown backend (available: interp)")
+            if val not in TCG_BACKENDS:
+                raise OptionError(f"-tcg-backend {val}: unknown backend (available: "
+                                  f"{', '.join(TCG_BACKENDS)})")
             backend_name = val
 
+    cfg.backend = make_backend(backend_name)
     cfg.log = Log(dspec, dpath) if (dspec or dpath) else None
     # No graphical display exists: like -nographic, the first serial port is
     # on this terminal (multiplexed with the escape keys) unless -serial says otherwise.
