@@ -151,6 +151,21 @@ class FileNode(BlockNode):
             except OSError as exc:
                 raise BlockError(f"Could not write to '{self.path}': {os.strerror(exc.errno)}") from None
 
+    def pwritev(self, offset: int, buffers) -> None:
+        """Gathered write of several buffers at one offset (one syscall)."""
+        self.check_writable()
+        views = [memoryview(b).cast("B") for b in buffers]
+        total = sum(len(v) for v in views)
+        if self.direct:
+            self._direct_write(offset, b"".join(views))
+            return
+        try:
+            done = os.pwritev(self.fd, views, offset)
+        except OSError as exc:
+            raise BlockError(f"Could not write to '{self.path}': {os.strerror(exc.errno)}") from None
+        if done < total:
+            self.pwrite(offset + done, b"".join(views)[done:])
+
     def _direct_read(self, offset: int, length: int) -> bytes:
         start = offset & ~(DIRECT_ALIGN - 1)
         end = (offset + length + DIRECT_ALIGN - 1) & ~(DIRECT_ALIGN - 1)

@@ -440,6 +440,62 @@ class Qcow2Node(BlockNode):
                     self._write_new_clusters(l2_offset, table, guest, view[guest - offset:run_end - offset])
                 guest = run_end
 
+    def pwrite_runs(self, offset: int, view: memoryview, runs) -> None:
+        """Write the (start, end) runs of `view` (the rest is left alone).
+        Runs of whole clusters that are not allocated yet (a fresh convert
+        target) are written per L2 table with one allocation, one gathered
+        data write and one L2 write; anything else takes the pwrite path."""
+        self.check_writable()
+        cb, cs = self.cluster_bits, self.cluster_size
+        table_shift = cb + self.l2_bits
+        size = self.header.size
+        groups: dict[int, list] = {}
+        for start, end in runs:
+            guest, guest_end = offset + start, offset + end
+            if guest % cs or (guest_end % cs and guest_end != size):
+                self.pwrite(guest, view[start:end])
+                continue
+            while guest < guest_end:     # split at L2 table boundaries
+                piece_end = min(guest_end, ((guest >> table_shift) + 1) << table_shift)
+                groups.setdefault(guest >> table_shift, []).append((guest, piece_end))
+                guest = piece_end
+        for l1_index, pieces in groups.items():
+            table = self._l2_for_read(l1_index)
+            fresh = True
+            if table is not None:
+                mask = self.l2_entries - 1
+                for guest, guest_end in pieces:
+                    for c in range(guest >> cb, (guest_end + cs - 1) >> cb):
+                        entry = table[c & mask]
+                        if entry & (F.L2E_OFFSET_MASK | F.OFLAG_COMPRESSED):
+                            fresh = False
+                            break
+                    if not fresh:
+                        break
+            if not fresh:
+                for guest, guest_end in pieces:
+                    self.pwrite(guest, view[guest - offset:guest_end - offset])
+                continue
+            l2_offset, table = self._l2_for_write(l1_index)
+            count = sum(((e + cs - 1) >> cb) - (g >> cb) for g, e in pieces)
+            host = self.refcounts.alloc(count) << cb
+            self._check_overlap(host, count * cs)
+            buffers = []
+            next_host = host
+            first_index = last_index = None
+            for guest, guest_end in pieces:
+                buffers.append(view[guest - offset:guest_end - offset])
+                if guest_end % cs:
+                    buffers.append(bytes(cs - guest_end % cs))
+                for c in range(guest >> cb, (guest_end + cs - 1) >> cb):
+                    index = c & (self.l2_entries - 1)
+                    table[index] = next_host | F.OFLAG_COPIED
+                    next_host += cs
+                    first_index = index if first_index is None else first_index
+                    last_index = index
+            self.file.pwritev(host, buffers)
+            self._write_l2_entries(l2_offset, table, first_index, last_index + 1)
+
     def _write_new_clusters(self, l2_offset: int, table: array, guest: int, data: memoryview) -> None:
         """Write `data` at `guest` into freshly allocated clusters: refcounts,
         then data, then L2 entries, then release of the old clusters."""
@@ -487,6 +543,10 @@ class Qcow2Node(BlockNode):
                 runs.append(((entry & F.L2E_OFFSET_MASK) >> self.cluster_bits, 1))
         if runs:
             self.refcounts.update(runs, -1)
+            cursor = self._compressed_cursor
+            if cursor and self.refcounts.get(cursor >> self.cluster_bits) == 0:
+                # Its cluster was freed and may be reused for anything: start afresh.
+                self._compressed_cursor = 0
 
     def write_compressed(self, offset: int, data) -> None:
         """Write one whole cluster compressed (qemu-img convert -c); stored

@@ -61,6 +61,7 @@ def update_refcounts(image, l1: array, addend: int, active: bool) -> None:
     from .driver import COMPRESSED, NORMAL, ZERO, _be_array, _be_bytes
     rc = image.refcounts
     cb = image.cluster_bits
+    image._compressed_cursor = 0    # clusters may be freed below
     for i, l1e in enumerate(l1):
         l2_off = l1e & F.L1E_OFFSET_MASK
         if not l2_off:
@@ -115,6 +116,7 @@ def _write_table(image, snaps: list[F.Snapshot]) -> None:
         image.refcounts.update([(old_off >> cb, (old_len + cs - 1) >> cb)], -1)
     image.snapshots = snaps
     image.metadata_changed()
+    image._compressed_cursor = 0    # refcounts changed wholesale
 
 
 def find(image, name: str) -> F.Snapshot:

@@ -156,10 +156,17 @@ def convert(srcs, target, fresh: bool, compressed: bool, sparse: int, progress: 
             size = src.length
             pos = 0
             while pos < size:
-                want = min(chunk - (base + pos) % chunk, size - pos)
-                ext = chain_status(src.root, pos, want)
-                n = ext.length
-                if not ext.status & Status.DATA and ext.status & Status.ZERO:
+                n = min(chunk - (base + pos) % chunk, size - pos)
+                # Gather the chunk: data extents are read in place, zero
+                # extents are zero-filled; then it is handled as a whole.
+                extents = []
+                at = pos
+                while at < pos + n:
+                    ext = chain_status(src.root, at, pos + n - at)
+                    is_zero = not ext.status & Status.DATA and bool(ext.status & Status.ZERO)
+                    extents.append((at - pos, ext.length, is_zero))
+                    at += ext.length
+                if all(is_zero for _, _, is_zero in extents):
                     if fresh and not sparse and new_backing is None:
                         # -S 0: the output is fully allocated, zeroes included.
                         target.pwrite(base + pos, ZEROES[:n])
@@ -169,8 +176,12 @@ def convert(srcs, target, fresh: bool, compressed: bool, sparse: int, progress: 
                     elif not fresh:
                         target.write_zeroes(base + pos, n)
                 else:
+                    for start, length, is_zero in extents:
+                        if is_zero:
+                            view[start:start + length] = ZEROES[:length]
+                        else:
+                            src.preadv_into(pos + start, view[start:start + length])
                     part = view[:n]
-                    src.preadv_into(pos, part)
                     if new_backing is not None:
                         _write_differing(target, new_backing, base + pos, part, max(cluster, 4096))
                     elif compressed:
@@ -218,7 +229,12 @@ def _write_sparse(target, offset: int, data: memoryview, granularity: int) -> No
         for start, end in nonzero_runs(data[:lead], lead):
             target.pwrite(offset + start, data[start:end])
         offset, data = offset + lead, data[lead:]
-    for start, end in nonzero_runs(data, granularity):
+    runs = nonzero_runs(data, granularity)
+    pwrite_runs = getattr(target.root, "pwrite_runs", None)
+    if pwrite_runs is not None and runs:
+        pwrite_runs(offset, data, runs)
+        return
+    for start, end in runs:
         target.pwrite(offset + start, data[start:end])
 
 
