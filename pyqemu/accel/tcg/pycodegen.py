@@ -362,8 +362,9 @@ class _BlockCompiler:
             b = self.read(op.b, regs, ind)
             if opc in _COMMUTATIVE and a.const is not None and b.const is None:
                 a, b = b, a
-            expr, width = self.binop(opc, bits, a, b, ind)
-            self.write(op.d, expr, width, regs, ind, (a, b))
+            if not self.add_sub_wrap(opc, op.d, bits, a, b, regs, ind):
+                expr, width = self.binop(opc, bits, a, b, ind)
+                self.write(op.d, expr, width, regs, ind, (a, b))
         elif opc in _ALU1:
             a = self.read(op.a, regs, ind)
             expr, width = self.unop(opc, bits, a, ind)
@@ -393,6 +394,34 @@ class _BlockCompiler:
             self.call(op, regs, k, ind)
         else:
             raise _Unsupported(f"no code for {op!r}")
+
+    def add_sub_wrap(self, opc, d, bits, a: _Val, b: _Val, regs, ind) -> bool:
+        """ADD/SUB of two values already within the width: the result leaves
+        the range by at most one turn, and a compare and a rare correction
+        are cheaper than masking (which builds a new int from 3 digits)."""
+        if opc not in (Opc.ADD, Opc.SUB) or a.const is not None:
+            return False
+        if a.width is None or a.width > bits or b.width is None or b.width > bits:
+            return False
+        if b.const is not None and b.const == 0:
+            return False
+        if opc is Opc.ADD and max(a.width, b.width) < bits:
+            return False                # cannot overflow: binop adds without a mask
+        m = (1 << bits) - 1
+        sym = "+" if opc is Opc.ADD else "-"
+        rhs = b.expr
+        if b.const is not None and b.const > (m >> 1):
+            # Adding a "negative" constant is subtracting its complement.
+            sym = "-" if sym == "+" else "+"
+            rhs = _const((1 << bits) - b.const).expr
+        name = self.bind(d, regs, ind)
+        self.emit(ind, f"{name} = {a.expr} {sym} {rhs}")
+        if sym == "+":
+            self.emit(ind, f"if {name} > {m:#x}: {name} -= {m + 1:#x}")
+        else:
+            self.emit(ind, f"if {name} < 0: {name} += {m + 1:#x}")
+        regs[d] = _Reg(_Val(name, bits), not self.is_temp(d))
+        return True
 
     def binop(self, opc, bits, a: _Val, b: _Val, ind) -> tuple[str, int | None]:
         m = (1 << bits) - 1

@@ -367,3 +367,44 @@ def test_deeply_nested_branches_fall_back_and_match():
         cpu, cpu2 = FakeCPU(random.Random(v), [0]), FakeCPU(random.Random(v), [0])
         cpu.r[1] = cpu2.r[1] = v
         assert run_on(InterpBackend(), blk, cpu) == run_on(backend, blk, cpu2)
+
+
+def _edges(bits):
+    m = (1 << bits) - 1
+    return (0, 1, 2, (m >> 1), (m >> 1) + 1, m - 1, m, M64, bits - 1, 0x5A5A5A5A5A5A5A5A & m)
+
+
+@pytest.mark.parametrize("bits", (64, 32, 16, 8))
+def test_every_op_on_edge_values(bits):
+    """Every two-operand op, unary op, extension, setcond and movcond on every
+    pair of edge values (the carries, sign bits and wraps at each width), as
+    register-register and register-constant operands."""
+    edges = _edges(bits)
+    n = len(edges)
+    blocks = []
+    for shape in ("rr", "rc"):
+        for opc in ALU2 + ALU1 + (Opc.MOV, Opc.SETCOND, Opc.MOVCOND, Opc.EXT):
+            conds = list(Cond) if opc in (Opc.SETCOND, Opc.MOVCOND) else [None]
+            exts = [(f, s) for f in (8, 16, 32) for s in (False, True)] if opc is Opc.EXT else [None]
+            for cond in conds:
+                for ext in exts:
+                    blk = Block(0x1000, 0, insn_pcs=[0x1000])
+                    blk.ops = [Op(Opc.INSN_START, a=Const(0x1000))]
+                    d = 2 * n
+                    for i in range(n):
+                        for j in range(n):
+                            b = j + n if shape == "rr" else Const(edges[j])
+                            blk.ops.append(Op(opc, d, i, b, b, i, bits=bits, cond=cond, aux=ext))
+                            d += 1
+                    blk.ops.append(Op(Opc.GOTO_TB, a=Const(0x2000)))
+                    blocks.append(blk)
+    backend = PyCodegenBackend(temp_base=None, hot_threshold=0)
+    for blk in blocks:
+        cpus = []
+        for be in (InterpBackend(), backend):
+            cpu = FakeCPU(random.Random(0), [0])
+            cpu.r = list(edges) + list(edges) + [0] * (n * n)
+            be.compile(blk)
+            blk.code(cpu)
+            cpus.append(cpu.state())
+        assert cpus[0] == cpus[1], f"{blk.ops[1]!r}\n{backend.dump_source(blk)[:3000]}"
