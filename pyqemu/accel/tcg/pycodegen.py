@@ -174,18 +174,22 @@ class _BlockCompiler:
         out.extend(body or ["        pass"])
         out.append("    except BaseException:")
         self.ns["_pcs"] = self.blk.insn_pcs
-        # Fault points that leave the same registers to write back share a branch.
-        groups: dict[tuple, list[int]] = {}
+        # One line per (register, local) pair, guarded by the fault points at
+        # which that local holds the register's newest value: in straight-line
+        # code a contiguous range, so the handler grows with the block, not
+        # with the block times its memory accesses.
+        pairs: dict[tuple[int, str], list[int]] = {}
         for idx, (_k, writes) in enumerate(self.fault_points):
-            if writes:
-                groups.setdefault(tuple(writes), []).append(idx)
-        first = True
-        for writes, idxs in groups.items():
-            test = f"p == {idxs[0]}" if len(idxs) == 1 else f"p in {tuple(idxs)}"
-            out.append(f"        {'if' if first else 'elif'} {test}:")
-            first = False
-            for reg, expr in writes:
-                out.append(f"            r[{reg}] = {expr}")
+            for pair in writes:
+                pairs.setdefault(pair, []).append(idx)
+        for (reg, expr), idxs in pairs.items():
+            if len(idxs) == 1:
+                test = f"p == {idxs[0]}"
+            elif idxs[-1] - idxs[0] == len(idxs) - 1:
+                test = f"{idxs[0]} <= p <= {idxs[-1]}"
+            else:
+                test = f"p in {frozenset(idxs)!r}"
+            out.append(f"        if {test}: r[{reg}] = {expr}")
         if len(set(ks)) == 1:
             out.append(f"        k = {ks[0]}")
         else:
