@@ -20,6 +20,7 @@ tests whose values only hold for rv64).
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import datetime
 import shlex
@@ -102,7 +103,13 @@ def emulator_for(elf: Path, cmd64: list[str], cmd32: list[str]) -> list[str]:
 def write_status(path: Path, outcomes: list[Outcome], label: str) -> None:
     failed = [o for o in outcomes if not o.passed]
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [f"{o.test}: {o.symptom}" for o in failed]
+    lines = []
+    # a crash that breaks every test shows up once at the top, not 200 times
+    common = collections.Counter(o.symptom for o in failed).most_common(3)
+    for symptom, count in common:
+        if count > 3:
+            lines.append(f"COMMON ({count} tests): {symptom}")
+    lines += [f"{o.test}: {o.symptom}" for o in failed]
     lines.append(f"SUMMARY {now}: {len(outcomes) - len(failed)}/{len(outcomes)} passed, "
                  f"{len(failed)} failed ({label}; riscv-tests p and v envs, built locally; "
                  f"tests failing on the real QEMU left out)")
