@@ -167,7 +167,8 @@ class Snapshot:
     extra: bytes = b""
 
     def pack(self) -> bytes:
-        extra = SNAPSHOT_EXTRA.pack(self.vm_state_size, self.disk_size, self.icount & (2**64 - 1))
+        # Extra data this version does not know is kept as it was.
+        extra = SNAPSHOT_EXTRA.pack(self.vm_state_size, self.disk_size, self.icount & (2**64 - 1)) + self.extra
         ident, name = self.id_str.encode(), self.name.encode()
         entry = SNAPSHOT_ENTRY.pack(self.l1_table_offset, self.l1_size, len(ident), len(name),
                                     self.date_sec, self.date_nsec, self.vm_clock_nsec,
