@@ -579,8 +579,18 @@ class _BlockCompiler:
         if base.const is not None:
             va = (base.const + op.offset) & am
             return _const(va).expr, va
-        if op.offset == 0 and base.width is not None and base.width <= am.bit_length():
+        in_range = base.width is not None and base.width <= am.bit_length()
+        if op.offset == 0 and in_range:
             return base.expr, None
+        if in_range and -am <= op.offset <= am:
+            # As for add_sub_wrap: at most one turn out of the address space.
+            if op.offset > 0:
+                self.emit(ind, f"va = {base.expr} + {op.offset}")
+                self.emit(ind, f"if va > {am:#x}: va -= {am + 1:#x}")
+            else:
+                self.emit(ind, f"va = {base.expr} - {-op.offset}")
+                self.emit(ind, f"if va < 0: va += {am + 1:#x}")
+            return "va", None
         self.emit(ind, f"va = ({base.expr} + {op.offset}) & {am:#x}")
         return "va", None
 

@@ -408,3 +408,29 @@ def test_every_op_on_edge_values(bits):
             blk.code(cpu)
             cpus.append(cpu.state())
         assert cpus[0] == cpus[1], f"{blk.ops[1]!r}\n{backend.dump_source(blk)[:3000]}"
+
+
+@pytest.mark.parametrize("xlen", (64, 32))
+def test_addresses_wrap_like_the_interpreter(xlen):
+    """Base plus displacement wraps around the address space at its edges."""
+    am = (1 << xlen) - 1
+    bases = (0, 1, 7, 8, am - 7, am - 1, am, M64, PAGE_A << 12, (PAGE_A << 12) - 1)
+    offsets = (-2048, -9, -8, -1, 1, 7, 8, 2047)
+    blk = Block(0x1000, 0, insn_pcs=[0x1000])
+    blk.xlen = xlen
+    blk.ops = [Op(Opc.INSN_START, a=Const(0x1000))]
+    d = 20
+    for i in range(len(bases)):
+        for off in offsets:
+            blk.ops.append(Op(Opc.LD, d, i, size=8, offset=off, aux=False))
+            blk.ops.append(Op(Opc.ST, None, i, Const(d), size=1, offset=off))
+            d += 1
+    blk.ops.append(Op(Opc.GOTO_TB, a=Const(0x2000)))
+    states = []
+    # Destinations run past 64: no temporaries, every register written back.
+    for be in (InterpBackend(), PyCodegenBackend(temp_base=None, hot_threshold=0)):
+        cpu = FakeCPU(random.Random(5), [0])
+        cpu.r = list(bases) + [0] * 200
+        run_on(be, blk, cpu)
+        states.append(cpu.state())
+    assert states[0] == states[1]
