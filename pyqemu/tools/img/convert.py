@@ -127,7 +127,7 @@ def cmd_convert(argv) -> int:
             convert(srcs, target, fresh=not no_create, compressed=compressed, sparse=sparse,
                     progress=Progress(progress), backing_check=bool(backing))
         except BlockError as exc:
-            die(f"error while writing at byte: {exc}")
+            die(f"error while converting to '{target_name}': {exc}")
         target.flush()
     finally:
         if target is not None:
