@@ -10,14 +10,22 @@ whole block becomes straight-line Python source, compiled once:
   exception handler;
 - constants propagate and fold (lui/addi pairs, auipc, link registers), so
   an op whose operands are all known produces no code at all;
-- masks are dropped where the width of a value is known to make them no-ops;
+- masks are dropped where the width of a value is known to make them no-ops,
+  and an add or subtract of in-range values wraps with a compare (masking a
+  64-bit int builds a new multi-digit int; comparing does not);
+- a copy (mv) shares the source's local until either register is written;
 - the TLB fast path of loads and stores is inline; the slow path calls the
   CPU and then re-reads the TLB dictionaries and the reservation flag, which
   a slow access or a helper may have changed;
 - a BRCOND becomes an `if`: each side is emitted on its own (the code after
   a branch is duplicated rather than merged, so the register state of every
   emitted line is known statically). Only forward branches exist that way;
-  a block with a backward branch runs on the interpreter.
+  a block with a backward branch runs on the interpreter. The front end's
+  own shape (`brcond; exit; label; exit`) becomes one conditional expression
+  for the next pc.
+
+Compiling costs about a hundred interpreter runs of the block, so a block
+first runs on the interpreter's code and is compiled when it turns hot.
 
 Exceptions: before each op that can raise (memory access, helper call) the
 function stores a small integer, its *fault point*, in the local `p`. The
