@@ -143,9 +143,14 @@ def _check_copied(image, result: CheckResult, quiet: bool, repair: bool) -> None
                 result.corruptions += 1
         table = _be_array(image.file.pread(l2_off, cs))
         changed = False
+        block_bits, block_mask = rc.block_bits, rc.block_entries - 1
         for j, entry in enumerate(table):
-            if image._kind(entry) in (NORMAL, ZERO) and entry & F.L2E_OFFSET_MASK:
-                count = rc.get((entry & F.L2E_OFFSET_MASK) >> cb)
+            if not entry & F.L2E_OFFSET_MASK or entry & F.OFLAG_COMPRESSED:
+                continue
+            if image._kind(entry) in (NORMAL, ZERO):
+                cluster = (entry & F.L2E_OFFSET_MASK) >> cb
+                block = rc._block(cluster >> block_bits)
+                count = 0 if block is None else block[cluster & block_mask]
                 want = count == 1
                 if bool(entry & F.OFLAG_COPIED) != want:
                     _say(result, quiet, f"{'Repairing' if repair else 'ERROR'} OFLAG_COPIED data cluster: "
