@@ -8,8 +8,8 @@ when the chardev closes or the process exits, whatever the reason.
 
 With the multiplexer (`mux=True`), Ctrl-A is an escape key, as in QEMU:
 C-a x quits, C-a h prints the help, C-a C-a sends a literal C-a, C-a b sends
-a break, C-a t toggles timestamps on output lines, C-a c would switch to the
-monitor; other escapes are swallowed.
+a break, C-a t toggles timestamps on output lines, C-a c switches between
+the guest and the monitor (`attach_monitor`); other escapes are swallowed.
 """
 
 from __future__ import annotations
@@ -95,6 +95,14 @@ class StdioChardev(Chardev):
         self._closed = False
         # Set when stdin reaches EOF (or fails): nothing more will be received.
         self.input_closed = threading.Event()
+        # A monitor on this line (mon:stdio, -monitor stdio): its input
+        # callable (run on the reader thread), and whether it has the focus.
+        # C-a c switches the focus between the guest and the monitor.
+        self.monitor_sink: Callable[[bytes], None] | None = None
+        self.on_focus: Callable[[bool], None] | None = None
+        self.in_monitor = False
+        self.label = "serial0"
+        self.filename = "stdio"
 
     # -- output ----------------------------------------------------------------
 
@@ -143,6 +151,23 @@ class StdioChardev(Chardev):
     def attach(self, receiver: Receiver, events: EventQueue,
                on_break: Callable[[], None] | None = None) -> None:
         super().attach(receiver, events, on_break)
+        self.start_reader()
+
+    def attach_monitor(self, sink: Callable[[bytes], None],
+                       on_focus: Callable[[bool], None] | None = None) -> None:
+        """A monitor shares (mux) or owns this line; without a device it
+        has the focus from the start."""
+        self.monitor_sink = sink
+        self.on_focus = on_focus
+        if self._receiver is None:
+            self.in_monitor = True
+            if on_focus is not None:
+                on_focus(True)
+        self.start_reader()
+
+    def start_reader(self) -> None:
+        if self._reader is not None:
+            return
         try:
             is_tty = os.isatty(self._in)
         except OSError:
@@ -174,7 +199,15 @@ class StdioChardev(Chardev):
                 return      # EOF: the guest simply gets no more input
             if self.mux:
                 chunk = self._mux_filter(chunk)
-            self._deliver(chunk)
+            self._route(chunk)
+
+    def _route(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.in_monitor and self.monitor_sink is not None:
+            self.monitor_sink(data)
+        else:
+            self._deliver(data)
 
     def _mux_filter(self, chunk: bytes) -> bytes:
         """Act on C-a escapes; return the bytes meant for the guest."""
@@ -185,7 +218,7 @@ class StdioChardev(Chardev):
                 if byte == ESCAPE:
                     out.append(byte)
                 else:
-                    self._deliver(bytes(out))
+                    self._route(bytes(out))
                     out.clear()
                     self._mux_command(byte)
             elif byte == ESCAPE:
@@ -200,7 +233,11 @@ class StdioChardev(Chardev):
         elif key == ord("x"):
             self._quit()
         elif key == ord("c"):
-            if self.on_monitor is not None and self._events is not None:
+            if self.monitor_sink is not None:
+                self.in_monitor = not self.in_monitor
+                if self.on_focus is not None:
+                    self.on_focus(self.in_monitor)
+            elif self.on_monitor is not None and self._events is not None:
                 self._events.post(self.on_monitor)
             else:
                 self._emit(MUX_NO_MONITOR)

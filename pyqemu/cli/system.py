@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 from .. import QEMU_COMPAT_VERSION, __version__
 from ..chardev.base import ChardevError
-from ..chardev.parse import parse_serial
+from ..chardev.options import ChardevRegistry, parse_chardev, parse_legacy
 from ..machine.loader import LoadError
+from ..system.runstate import ShutdownCause
 from ..system.log import Log, LogError, help_text as log_help
 from .options import OptionError, OptionSpec, parse_bool, parse_command_line, parse_keyval, parse_size
 
@@ -35,6 +37,15 @@ SPECS = [
     OptionSpec("d", True, "enable logging of specified items (use '-d help' for a list of log items)", "item1,..."),
     OptionSpec("D", True, "output log to logfile (default stderr)", "logfile"),
     OptionSpec("name", True, "set the name of the guest", "string"),
+    OptionSpec("chardev", True, "create a character device (stdio, socket, file, pty, null, "
+               "ringbuf)", "backend,id=id[,...]"),
+    OptionSpec("qmp", True, "like -monitor but opens in 'control' mode", "dev"),
+    OptionSpec("monitor", True, "redirect the monitor to char device 'dev'", "dev"),
+    OptionSpec("mon", True, "use a chardev as a monitor", "[chardev=]name[,mode=readline|control]"),
+    OptionSpec("S", False, "freeze CPU at startup (use 'c' to start execution)"),
+    OptionSpec("no-shutdown", False, "stop before shutdown"),
+    OptionSpec("pidfile", True, "write PID to 'file'", "file"),
+    OptionSpec("daemonize", False, "daemonize QEMU after initializing"),
     OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen)", "name"),
 ]
 
@@ -76,6 +87,10 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
     machine_name = "virt"
     dspec = dpath = None
     backend_name = "interp"
+    registry = ChardevRegistry()
+    monitors: list[tuple[str, str, str]] = []     # (kind, spec or id, mode)
+    pidfile = None
+    daemonize = False
     for name, val in opts:
         if name == "h":
             sys.stdout.write(_usage(prog))
@@ -156,6 +171,31 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
             dspec = val
         elif name == "D":
             dpath = val
+        elif name == "name":
+            cfg.name = val.split(",")[0] if not val.startswith("guest=") else \
+                val[len("guest="):].split(",")[0]
+        elif name == "chardev":
+            parse_chardev(val, registry)
+        elif name == "qmp":
+            monitors.append(("legacy", val, "control"))
+        elif name == "monitor":
+            monitors.append(("legacy", val, "readline"))
+        elif name == "mon":
+            kv = parse_keyval(val, "chardev", "-mon")
+            mode = kv.get("mode", "readline")
+            if mode not in ("readline", "control"):
+                raise OptionError(f"-mon {val}: Parameter 'mode' does not accept value '{mode}'")
+            if "chardev" not in kv:
+                raise OptionError(f"-mon {val}: Parameter 'chardev' is missing")
+            monitors.append(("chardev", kv["chardev"], mode))
+        elif name == "S":
+            cfg.start_paused = True
+        elif name == "no-shutdown":
+            cfg.no_shutdown = True
+        elif name == "pidfile":
+            pidfile = val
+        elif name == "daemonize":
+            daemonize = True
         elif name == "tcg-backend":
             if val not in TCG_BACKENDS:
                 raise OptionError(f"-tcg-backend {val}: unknown backend (available: "
@@ -166,33 +206,84 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
     cfg.log = Log(dspec, dpath) if (dspec or dpath) else None
     # No graphical display exists: like -nographic, the first serial port is
     # on this terminal (multiplexed with the escape keys) unless -serial says otherwise.
-    serial = serial_specs[0] if serial_specs else "mon:stdio"
+    stdio_monitor = any(kind == "legacy" and spec in ("stdio", "mon:stdio")
+                        for kind, spec, _ in monitors)
+    serial = serial_specs[0] if serial_specs else ("null" if stdio_monitor else "mon:stdio")
     if nographic and serial == "stdio":
         serial = "mon:stdio"
-    chardev = parse_serial(serial)
+    if daemonize and (serial.endswith("stdio") or stdio_monitor):
+        raise UsageError("-nographic cannot be used with -daemonize")
+    chardev = parse_legacy(serial, "serial0", registry, "-serial")
+    mon_chardevs = []
+    for i, (kind, spec, mode) in enumerate(monitors):
+        if kind == "chardev":
+            if spec not in registry:
+                raise UsageError(f"-mon chardev={spec}: chardev '{spec}' not found")
+            mon_chardevs.append((registry[spec], mode))
+            continue
+        label = "compat_monitor%d" % i
+        c = parse_legacy(spec, label, registry, "-qmp" if mode == "control" else "-monitor",
+                         server_default=True)
+        if c is not None:
+            mon_chardevs.append((c, mode))
+    if serial.startswith("mon:") and chardev is not None and not any(
+            c is chardev for c, _ in mon_chardevs):
+        # mon:stdio: the human monitor shares the line (C-a c).
+        mon_chardevs.append((chardev, "readline"))
     cfg.serial = chardev
     try:
         machine = VirtMachine(cfg)
     except (MachineError, LoadError) as e:
-        if chardev is not None:
-            chardev.close()
+        for c in registry.values():
+            c.close()
         raise UsageError(str(e)) from None
+    if machine.dumped_dtb:
+        return 0
     if chardev is not None and hasattr(chardev, "on_quit"):
         # C-a x: stop the machine in order, so the terminal is restored.
-        chardev.on_quit = lambda: machine.quit(0)
+        chardev.on_quit = lambda: machine.quit(0, ShutdownCause.HOST_UI)
+
+    from ..monitor.server import MonitorHost
+    host = MonitorHost(machine, registry)
+    for c, mode in mon_chardevs:
+        host.add_monitor(c, mode)
 
     def on_signal(signum, _frame):
         # As QEMU: say so, shut down in order, exit status 0.
         sys.stderr.write(f"{prog}: terminating on signal {signum}\n")
-        machine.quit(0)
+        threading.Thread(target=machine.quit, args=(0, ShutdownCause.HOST_SIGNAL),
+                         daemon=True).start()
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
+    if daemonize:
+        _daemonize()
+    if pidfile:
+        try:
+            with open(pidfile, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        except OSError as e:
+            raise UsageError(f"Could not open PID file '{pidfile}': {e.strerror}") from None
     try:
-        return machine.run()
+        return host.run(cfg.start_paused)
     finally:
-        if chardev is not None:
-            chardev.close()
+        if pidfile:
+            try:
+                os.unlink(pidfile)
+            except OSError:
+                pass
+
+
+def _daemonize() -> None:
+    """Detach as QEMU's -daemonize: fork, new session, stdio on /dev/null."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
 
 
 def _main(xlen: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from dataclasses import dataclass, field
 
 from ...accel.tcg.cpu_exec import TCGRunner
@@ -28,6 +29,7 @@ from ...memory.address_space import AddressSpace
 from ...memory.region import MmioRegion, RamRegion, RomRegion
 from ...system.clock import VirtualClock
 from ...system.events import EventQueue
+from ...system.runstate import RunStateMachine, ShutdownCause
 from ...target.riscv.cpu import RISCVCPU
 from .. import loader
 from .fdt import (CLINT_BASE, CLINT_SIZE, PLIC_BASE, PLIC_NUM_SOURCES, PLIC_SIZE, RTC_BASE,
@@ -63,6 +65,9 @@ class VirtConfig:
     dumpdtb: str | None = None
     serial: Chardev | None = None
     no_reboot: bool = False
+    no_shutdown: bool = False
+    start_paused: bool = False
+    name: str | None = None
     log: object = None
     backend: object = None
 
@@ -133,6 +138,9 @@ class VirtMachine:
         if cfg.serial is not None:
             cfg.serial.attach(self.uart.receive, self.events, on_break=self.uart.receive_break)
         self.runner = TCGRunner(self.harts, self.clock, self.events, log)
+        self.runstate = RunStateMachine(self.runner)
+        self.exit_requested = threading.Event()
+        self.exit_listeners: list = []
         self._load_images()
 
     # -- images ---------------------------------------------------------------------
@@ -228,16 +236,37 @@ class VirtMachine:
         self.start = start
 
     # -- life cycle ----------------------------------------------------------------------
+    # Guest power-off and reset arrive on the vCPU thread (from the SiFive
+    # test device); they go through the run-state machine, which emits the
+    # events, and `exit_requested` tells whoever waits (the CLI's main loop,
+    # `run`) that the process should end.
     def _on_poweroff(self, code: int) -> None:
         self.exit_code = code
-        self.runner.stop()
+        self.request_shutdown(ShutdownCause.GUEST_SHUTDOWN)
 
     def _on_reset(self) -> None:
         if self.cfg.no_reboot:
             self.exit_code = 0
-            self.runner.stop()
+            self.request_shutdown(ShutdownCause.GUEST_RESET)
             return
-        self.events.post(self.reset)
+        self.events.post(lambda: self.system_reset(ShutdownCause.GUEST_RESET))
+
+    def request_shutdown(self, cause: ShutdownCause, force_exit: bool = False) -> None:
+        """SHUTDOWN event; then exit, or with -no-shutdown stay in state
+        shutdown (a quit or a signal always exits, as in QEMU)."""
+        stay = self.cfg.no_shutdown and not force_exit
+        self.runstate.shutdown(cause, stay=stay)
+        if not stay:
+            self.exit_requested.set()
+            for fn in list(self.exit_listeners):
+                fn()
+
+    def system_reset(self, cause: ShutdownCause = ShutdownCause.HOST_QMP_SYSTEM_RESET) -> None:
+        """Reset devices and harts (on the vCPU thread); RESET event. A machine
+        that was not running is left in prelaunch, as QEMU does."""
+        self.runner.run_on_vcpu(self.reset)
+        self.runstate.reset_event(cause)
+        self.runstate.after_reset()
 
     def reset(self) -> None:
         for d in self.devices:
@@ -246,13 +275,34 @@ class VirtMachine:
             h.reset(ROM_BASE)
         self._load_images()
 
+    def start_vcpus(self, paused: bool = False) -> None:
+        """Start the vCPU thread; run the guest unless `paused` (-S)."""
+        self.runner.start_thread()
+        if not paused:
+            self.runstate.vm_start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until an exit is requested; True if it was."""
+        return self.exit_requested.wait(timeout)
+
+    def finish(self) -> int:
+        """End the vCPU thread; the process exit status."""
+        self.runner.stop()
+        if self.runner.thread is not None and not self.runner.on_vcpu_thread():
+            self.runner.thread.join(5)
+        return self.exit_code if self.exit_code is not None else 0
+
     def run(self) -> int:
         """Run until the guest powers off (or a quit request); the exit status."""
         if self.dumped_dtb:
             return 0
-        self.runner.run()
-        return self.exit_code if self.exit_code is not None else 0
+        self.start_vcpus(self.cfg.start_paused)
+        while not self.wait(0.5):
+            pass
+        return self.finish()
 
-    def quit(self, code: int = 0) -> None:
-        self.exit_code = code
-        self.runner.stop()
+    def quit(self, code: int = 0, cause: ShutdownCause = ShutdownCause.HOST_SIGNAL) -> None:
+        """Exit in order (signals, C-a x, QMP quit), from any thread."""
+        if self.exit_code is None:
+            self.exit_code = code
+        self.request_shutdown(cause, force_exit=True)
