@@ -209,3 +209,12 @@ def test_preallocation(ours, tmp_path, mode):
     if mode != "metadata":
         assert image.stat().st_blocks * 512 >= 3 << 20
     assert qemu("qemu-io", "-c", "read -P 0 0 3M", image).rc == 0
+
+
+def test_image_opts(ours, chain):
+    base, top = chain
+    mine = ours("map", "--output=json", "--image-opts", f"driver=qcow2,file.driver=file,file.filename={top}")
+    theirs = qemu("qemu-img", "map", "--output=json", "--image-opts",
+                  f"driver=qcow2,file.driver=file,file.filename={top}")
+    assert mine.rc == theirs.rc == 0 and mine.out == theirs.out
+    assert ours("check", "--image-opts", f"driver=qcow2,file.filename={base}").rc == 0

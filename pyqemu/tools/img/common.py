@@ -21,16 +21,34 @@ def die(message: str, status: int = 1):
     raise SystemExit(status)
 
 
+# --image-opts: image names are option strings (driver=qcow2,file.filename=...).
+IMAGE_OPTS = False
+
+
 def parse_args(argv, short: str, long: list[str]):
+    global IMAGE_OPTS
     try:
-        return getopt.gnu_getopt(argv, short, long)
+        opts, args = getopt.gnu_getopt(argv, short, long)
     except getopt.GetoptError as exc:
         die(str(exc))
+    IMAGE_OPTS = any(opt == "--image-opts" for opt, _ in opts)
+    return opts, args
 
 
 def open_for(filename: str, fmt: str | None = None, read_only: bool = True, force_share: bool = False,
              cache: str = "writeback", backing: bool = True):
     try:
+        if IMAGE_OPTS:
+            from ...block import blockdev_from_options
+            from ...block.options import nest_options, parse_option_string
+            options = parse_option_string(filename)
+            if "file" in options and not isinstance(options["file"], dict):
+                options["file"] = {"driver": "file", "filename": options["file"]}
+            if read_only:
+                options.setdefault("read-only", "on")
+            if force_share:
+                options.setdefault("force-share", "on")
+            return blockdev_from_options(nest_options(options))
         return open_image(filename, fmt, read_only=read_only, force_share=force_share, cache=cache,
                           backing=backing)
     except BlockError as exc:
