@@ -76,3 +76,14 @@ def test_zero_discard_and_status(tmp_path):
     r = qemu("qemu-io", "-c", "read -P 0x78 0 64k", "-c", "read -P 0 64k 128k", "-c", "read -P 0 200000 1000",
              "-c", "read -P 0x44 1M 1M", top)
     assert r.rc == 0 and "Pattern verification failed" not in r.out
+
+
+@pytest.mark.parametrize("mode", ["metadata", "falloc", "full"])
+def test_resize_with_preallocation(ours, tmp_path, mode):
+    image = tmp_path / "p.qcow2"
+    qemu("qemu-img", "create", "-f", "qcow2", image, "1M", check=True)
+    qemu("qemu-io", "-c", "write -P 5 0 100k", image, check=True)
+    assert ours("resize", f"--preallocation={mode}", image, "3M").rc == 0
+    check = json.loads(qemu("qemu-img", "check", "--output=json", image).out)
+    assert "corruptions" not in check and "leaks" not in check and check["allocated-clusters"] == 2 + 32
+    assert qemu("qemu-io", "-c", "read -P 5 0 100k", "-c", "read -P 0 100k 2972k", image).rc == 0

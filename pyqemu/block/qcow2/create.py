@@ -114,32 +114,9 @@ def _preallocate(path: str, mode: str) -> None:
     """Allocate every L2 table and data cluster (metadata), and reserve or
     write the data area (falloc, full)."""
     from ..file import FileNode
-    from .driver import Qcow2Node, _be_bytes
-    from . import format as F2
-    file = FileNode(path, locking="off")
-    node = Qcow2Node(file)
+    from .driver import Qcow2Node
+    node = Qcow2Node(FileNode(path, locking="off"))
     try:
-        cb, cs = node.cluster_bits, node.cluster_size
-        total_clusters = -(-node.header.size // cs)
-        first_data = None
-        for l1_index in range(node.header.l1_size):
-            l2_offset, table = node._l2_for_write(l1_index)
-            count = min(node.l2_entries, total_clusters - l1_index * node.l2_entries)
-            host = node.refcounts.alloc(count) << cb
-            first_data = host if first_data is None else first_data
-            for k in range(count):
-                table[k] = (host + k * cs) | F2.OFLAG_COPIED
-            node._write_l2_entries(l2_offset, table, 0, count)
-            end = host + count * cs
-            if mode == "full":
-                step = 1 << 20
-                for pos in range(host, end, step):
-                    file.pwrite(pos, bytes(min(step, end - pos)))
-            elif mode == "falloc":
-                os.posix_fallocate(file.fd, host, end - host)
-            else:
-                if file.length < end:
-                    os.ftruncate(file.fd, end)
-        file.flush()
+        node.preallocate(0, node.header.size, mode)
     finally:
         node.close()

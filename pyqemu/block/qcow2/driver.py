@@ -2,6 +2,7 @@
 copy-on-write, zero and compressed clusters, backing files."""
 from __future__ import annotations
 
+import os
 import sys
 from array import array
 from collections import OrderedDict
@@ -695,8 +696,45 @@ class Qcow2Node(BlockNode):
                 self.write_zeroes(tail, end - tail)
         else:
             self.grow_l1(self.l1_entries_for(size))
+        old_size = h.size
         h.size = size
         self.file.pwrite(F.OFF_SIZE, size.to_bytes(8, "big"))
+        self.file.flush()
+        if prealloc != "off" and size > old_size:
+            self.preallocate(old_size, size, prealloc)
+
+    def preallocate(self, start: int, end: int, mode: str) -> None:
+        """Give every unallocated cluster of [start, end) a host cluster
+        (metadata), reserved (falloc) or written with zeroes (full)."""
+        if mode not in ("metadata", "falloc", "full"):
+            raise BlockError(f"Unsupported preallocation mode '{mode}'")
+        cb, cs = self.cluster_bits, self.cluster_size
+        first, last = start >> cb, (end + cs - 1) >> cb
+        cluster = first
+        while cluster < last:
+            l1_index = cluster >> self.l2_bits
+            table_end = min(last, (l1_index + 1) << self.l2_bits)
+            l2_offset, table = self._l2_for_write(l1_index)
+            mask = self.l2_entries - 1
+            todo = [c for c in range(cluster, table_end) if not table[c & mask] & F.L2E_OFFSET_MASK
+                    and not table[c & mask] & F.OFLAG_COMPRESSED]
+            if todo:
+                host = self.refcounts.alloc(len(todo)) << cb
+                self._check_overlap(host, len(todo) * cs)
+                stop = host + len(todo) * cs
+                if mode == "full":
+                    for pos in range(host, stop, 1 << 20):
+                        self.file.pwrite(pos, bytes(min(1 << 20, stop - pos)))
+                elif mode == "falloc":
+                    os.posix_fallocate(self.file.fd, host, stop - host)
+                elif self.file.length < stop:
+                    os.ftruncate(self.file.fd, stop)
+                old = [table[c & mask] for c in todo]
+                for k, c in enumerate(todo):
+                    # A zero flag stays: preallocated clusters still read as zeroes.
+                    table[c & mask] = (host + k * cs) | F.OFLAG_COPIED | (table[c & mask] & F.OFLAG_ZERO)
+                self._write_l2_entries(l2_offset, table, todo[0] & mask, (todo[-1] & mask) + 1)
+            cluster = table_end
         self.file.flush()
 
     def l1_entries_for(self, size: int) -> int:

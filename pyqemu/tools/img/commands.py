@@ -62,7 +62,7 @@ def cmd_resize(argv) -> int:
             if isinstance(blk.root, Qcow2Node):
                 if new % 512:
                     die("The new size must be a multiple of 512")
-                blk.root.truncate(new, shrink=True)
+                blk.root.truncate(new, shrink=True, prealloc=prealloc)
             else:
                 blk.root.truncate(new, shrink=True, prealloc=prealloc)
         except BlockError as exc:
