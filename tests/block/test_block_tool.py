@@ -218,3 +218,15 @@ def test_image_opts(ours, chain):
                   f"driver=qcow2,file.driver=file,file.filename={top}")
     assert mine.rc == theirs.rc == 0 and mine.out == theirs.out
     assert ours("check", "--image-opts", f"driver=qcow2,file.filename={base}").rc == 0
+
+
+def test_convert_from_internal_snapshot(ours, tmp_path):
+    image = tmp_path / "s.qcow2"
+    qemu("qemu-img", "create", "-f", "qcow2", image, "2M", check=True)
+    qemu("qemu-io", "-c", "write -P 7 0 64k", image, check=True)
+    qemu("qemu-img", "snapshot", "-c", "s1", image, check=True)
+    qemu("qemu-io", "-c", "write -P 8 0 64k", image, check=True)
+    assert ours("convert", "-l", "snapshot.name=s1", "-O", "raw", image, tmp_path / "mine.raw").rc == 0
+    qemu("qemu-img", "convert", "-l", "snapshot.name=s1", "-O", "raw", image, tmp_path / "theirs.raw", check=True)
+    assert read_file(tmp_path / "mine.raw") == read_file(tmp_path / "theirs.raw")
+    assert read_file(tmp_path / "mine.raw")[:4] == b"\x07" * 4

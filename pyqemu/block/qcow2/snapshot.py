@@ -192,3 +192,13 @@ def apply(image, name: str) -> None:
         image.file.pwrite(F.OFF_SIZE, h.size.to_bytes(8, "big"))
     update_refcounts(image, image.l1, 0, active=True)
     image.flush()
+
+
+def load_read_only(image, name: str) -> None:
+    """Show a snapshot's contents through a read-only node (convert -l)."""
+    if not image.read_only:
+        raise BlockError(f"Snapshots can only be loaded read-only: '{image.filename}'")
+    snap = find(image, name)
+    image.l1 = _read_l1(image, snap.l1_table_offset, snap.l1_size)
+    image.header.size = snap.disk_size
+    image.l2_cache.clear()

@@ -54,7 +54,8 @@ def _open_sources(names, fmt, force_share, cache):
 
 
 def cmd_convert(argv) -> int:
-    opts, args = parse_args(argv, "hf:O:B:Cco:l:S:pt:T:qnm:WUr:F:",
+    snapshot_name = None
+    opts, args = parse_args(argv, "hf:O:B:Cco:l:s:S:pt:T:qnm:WUr:F:",
                             ["force-share", "object=", "image-opts", "target-image-opts", "salvage",
                              "target-is-zero", "bitmaps", "skip-broken-bitmaps"])
     src_fmt, out_fmt, backing, backing_fmt, compressed = None, "raw", None, None, False
@@ -92,6 +93,11 @@ def cmd_convert(argv) -> int:
             no_create = True
         elif opt in ("-U", "--force-share"):
             force = True
+        elif opt == "-l":
+            snapshot_name = val.split("snapshot.name=", 1)[1].split(",")[0] if "snapshot.name=" in val else \
+                val.split("snapshot.id=", 1)[1].split(",")[0] if "snapshot.id=" in val else val
+        elif opt == "-s":
+            snapshot_name = val
     if len(args) < 2:
         die("Must specify image file name")
     if quiet:
@@ -107,6 +113,14 @@ def cmd_convert(argv) -> int:
         print("Supported options: see pyqemu-img create")
         return 0
     srcs = _open_sources(sources, src_fmt, force, src_cache)
+    if snapshot_name is not None:
+        if len(srcs) != 1 or not isinstance(srcs[0].root, Qcow2Node):
+            die("No support for concatenating multiple snapshot")
+        from ...block.qcow2 import snapshot as snapshots
+        try:
+            snapshots.load_read_only(srcs[0].root, snapshot_name)
+        except BlockError as exc:
+            die(f"Failed to load snapshot: {exc}")
     total = sum(s.length for s in srcs)
     target = None
     try:
