@@ -249,9 +249,12 @@ class _BlockCompiler:
             value = eval(expr, dict(self.ns))  # noqa: S307 -- our own generated expression
             regs[d] = _Reg(_const(value), not self.is_temp(d))
             return
-        if _LOCAL.match(expr):
+        own = f"v{d}"
+        if _LOCAL.match(expr) and not any(st.val.expr == own for o, st in regs.items() if o != d):
             # A copy: register d shares the other register's local until
-            # one of them is written (see bind).
+            # one of them is written (see bind). Invariant: a local that its
+            # own register has left is never shared, so bind's copies never
+            # overwrite a value another register still needs.
             regs[d] = _Reg(_Val(expr, width), not self.is_temp(d))
             return
         name = self.bind(d, regs, ind)

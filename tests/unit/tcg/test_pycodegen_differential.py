@@ -434,3 +434,27 @@ def test_addresses_wrap_like_the_interpreter(xlen):
         run_on(be, blk, cpu)
         states.append(cpu.state())
     assert states[0] == states[1]
+
+
+def test_chains_of_copies_keep_every_value():
+    """mv chains and swaps: a register copied from another keeps the old value
+    when the source is written, in the normal exit and when a later load faults."""
+    body = [Op(Opc.INSN_START, a=Const(0x1000)),
+            Op(Opc.ADD, 6, 1, 2),                 # a computed value in a local
+            Op(Opc.MOV, 3, 6),                     # r3 = r6
+            Op(Opc.MOV, 6, 4),                     # r6 = r4
+            Op(Opc.ADD, 4, 4, Const(1)),           # r4 changes: r6 must keep the old r4
+            Op(Opc.MOV, 5, 3),                     # swap r3 and r6 through r5
+            Op(Opc.MOV, 3, 6),
+            Op(Opc.MOV, 6, 5),
+            Op(Opc.SUB, 5, 5, Const(3)),
+            Op(Opc.INSN_START, a=Const(0x1004))]
+    for page in (PAGE_FAULT, PAGE_A):
+        blk = Block(0x1000, 0, insn_pcs=[0x1000, 0x1004])
+        blk.ops = body + [Op(Opc.LD, 1, Const(page << 12), size=4),
+                          Op(Opc.GOTO_TB, a=Const(0x2000))]
+        states = []
+        for be in (InterpBackend(), PyCodegenBackend(hot_threshold=0)):
+            cpu = FakeCPU(random.Random(3), [10, 20, 30, 40, 50])
+            states.append(run_on(be, blk, cpu))
+        assert states[0] == states[1]
