@@ -230,3 +230,27 @@ def test_convert_from_internal_snapshot(ours, tmp_path):
     qemu("qemu-img", "convert", "-l", "snapshot.name=s1", "-O", "raw", image, tmp_path / "theirs.raw", check=True)
     assert read_file(tmp_path / "mine.raw") == read_file(tmp_path / "theirs.raw")
     assert read_file(tmp_path / "mine.raw")[:4] == b"\x07" * 4
+
+
+def test_check_statistics_equal_qemu(ours, tmp_path):
+    """Allocation, fragmentation and compression figures, human and JSON."""
+    text = tmp_path / "t.raw"
+    text.write_bytes((b"compressible data " * 60000)[:1 << 20] + bytes(1 << 20))
+    images = []
+    comp = tmp_path / "c.qcow2"
+    qemu("qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096", text, comp, check=True)
+    images.append(comp)
+    frag = tmp_path / "f.qcow2"
+    qemu("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=512", frag, "1M", check=True)
+    with open_image(str(frag)) as blk:
+        for i in range(60):
+            blk.pwrite((i * 37 % 64) * 8192, b"x" * 512)
+    images.append(frag)
+    empty = tmp_path / "e.qcow2"
+    qemu("qemu-img", "create", "-f", "qcow2", empty, "1M", check=True)
+    images.append(empty)
+    for image in images:
+        for args in ([], ["--output=json"]):
+            mine, theirs = ours("check", *args, image), qemu("qemu-img", "check", *args, image)
+            assert mine.rc == theirs.rc == 0
+            assert mine.out == theirs.out, image.name

@@ -44,7 +44,8 @@ def _walk(image, result: CheckResult, quiet: bool, fix_copied: bool):
         first = offset >> cb
         last = (offset + length - 1) >> cb
         if last >= nb_clusters:
-            _say(result, quiet, f"ERROR: {what} offset={offset:x} is beyond the end of the image file")
+            _say(result, quiet, f"ERROR: counting reference for region exceeding the end of the file by one "
+                                f"cluster or more: offset {offset:#x} size {length:#x}")
             result.corruptions += 1
             return False
         for c in range(first, last + 1):
@@ -74,6 +75,8 @@ def _walk(image, result: CheckResult, quiet: bool, fix_copied: bool):
             if not ref(l2_off, cs, "L2 table"):
                 continue
             table = _be_array(image.file.pread(l2_off, cs))
+            # Fragmentation is counted within each L2 table, as qemu-img does.
+            last_host[0] = None
             for entry in table:
                 if not entry:
                     continue
@@ -91,10 +94,16 @@ def _walk(image, result: CheckResult, quiet: bool, fix_copied: bool):
                 kind = image._kind(entry)
                 if kind == COMPRESSED:
                     host, length = image._compressed_location(entry)
+                    if entry & F.OFLAG_COPIED:
+                        _say(result, quiet, f"ERROR: coffset={host:#x}: copied flag must never be set for "
+                                            "compressed clusters")
+                        result.corruptions += 1
                     ref(host, length, "compressed cluster")
                     if active:
+                        # Compressed clusters are fragmented by nature.
                         result.compressed_clusters += 1
                         result.allocated_clusters += 1
+                        result.fragmented_clusters += 1
                     continue
                 off = entry & F.L2E_OFFSET_MASK
                 if kind in (NORMAL, ZERO) and off:

@@ -50,7 +50,10 @@ def cmd_check(argv) -> int:
     finally:
         blk.close()
     if output == "json":
-        out = {"image-end-offset": result.image_end_offset, "total-clusters": result.total_clusters}
+        out = {"image-end-offset": result.image_end_offset}
+        if result.compressed_clusters:
+            out["compressed-clusters"] = result.compressed_clusters
+        out["total-clusters"] = result.total_clusters
         if result.corruptions:
             out["corruptions"] = result.corruptions
         out["check-errors"] = result.check_errors
@@ -60,13 +63,12 @@ def cmd_check(argv) -> int:
             out["leaks-fixed"] = fixed.leaks_fixed
         if fixed and fixed.corruptions_fixed:
             out["corruptions-fixed"] = fixed.corruptions_fixed
-        out["allocated-clusters"] = result.allocated_clusters
+        if result.allocated_clusters:
+            out["allocated-clusters"] = result.allocated_clusters
         out["filename"] = filename
         out["format"] = "qcow2"
         if result.fragmented_clusters:
             out["fragmented-clusters"] = result.fragmented_clusters
-        if result.compressed_clusters:
-            out["compressed-clusters"] = result.compressed_clusters
         print_json(out)
     elif not quiet:
         if fixed:
@@ -85,7 +87,7 @@ def cmd_check(argv) -> int:
                       "This means waste of disk space, but no harm to data.")
             if result.check_errors:
                 print(f"\n{result.check_errors} internal errors have occurred during the check.")
-        if result.total_clusters:
+        if result.total_clusters and result.allocated_clusters:
             total = result.total_clusters
             print(f"{result.allocated_clusters}/{total} = {100.0 * result.allocated_clusters / total:.2f}% allocated, "
                   f"{100.0 * result.fragmented_clusters / max(result.allocated_clusters, 1):.2f}% fragmented, "
