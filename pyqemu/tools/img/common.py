@@ -53,7 +53,7 @@ def open_for(filename: str, fmt: str | None = None, read_only: bool = True, forc
                           backing=backing)
     except BlockError as exc:
         text = str(exc)
-        if not text.startswith("Could not open"):
+        if not text.startswith(f"Could not open '{filename}'"):
             text = f"Could not open '{filename}': {text}"
         die(text)
 

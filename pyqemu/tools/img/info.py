@@ -111,7 +111,8 @@ def cmd_info(argv) -> int:
     if len(args) != 1:
         die("Expecting one image file name")
     filename = args[0]
-    blk = open_for(filename, fmt, read_only=True, force_share=force, backing=True)
+    # Without --backing-chain the backing file is not opened (it may be missing).
+    blk = open_for(filename, fmt, read_only=True, force_share=force, backing=chain)
     try:
         nodes = list(blk.root.chain()) if chain else [blk.root]
         infos = []
