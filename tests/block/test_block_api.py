@@ -87,3 +87,21 @@ def test_resize_with_preallocation(ours, tmp_path, mode):
     check = json.loads(qemu("qemu-img", "check", "--output=json", image).out)
     assert "corruptions" not in check and "leaks" not in check and check["allocated-clusters"] == 2 + 32
     assert qemu("qemu-io", "-c", "read -P 5 0 100k", "-c", "read -P 0 100k 2972k", image).rc == 0
+
+
+def test_backend_serialises_threads(tmp_path):
+    import threading
+    image = tmp_path / "t.qcow2"
+    qemu("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", image, "8M", check=True)
+    with open_image(str(image)) as blk:
+        def writer(n):
+            for i in range(64):
+                blk.pwrite((n * 64 + i) * 8192 + 100, bytes([n + 1]) * 5000)
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for n in range(4):
+            assert blk.pread((n * 64 + 63) * 8192 + 100, 5000) == bytes([n + 1]) * 5000
+    assert qemu("qemu-img", "check", image).rc == 0
