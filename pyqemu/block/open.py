@@ -206,22 +206,31 @@ def _node_from_dict(opts: dict, registry: NodeRegistry, parent_read_only: bool |
 
 
 def drive_from_options(options) -> BlockBackend:
-    """A -drive option dict: file=, format=, readonly=, snapshot=, cache=, ..."""
-    if isinstance(options, str):
-        options = parse_option_string(options)
-    options = nest_options(options)
-    filename = options.get("file")
+    """A -drive option string or flat dict: file=, format=, readonly=, snapshot=,
+    cache= (or cache.direct=/cache.no-flush=), force-share=, file.locking=,
+    node-name=/id=. Machine-level keys (if=, index=, media=, ...) are ignored here."""
+    from .options import split_options
+    flat = dict(split_options(options)) if isinstance(options, str) else dict(options)
+    filename = flat.get("file", flat.get("file.filename"))
     if isinstance(filename, dict):
         filename = filename.get("filename")
     if not filename:
         raise BlockError("-drive: Parameter 'file' is missing")
-    fmt = options.get("format")
-    read_only = parse_bool(options.get("readonly", options.get("read-only", False)), "readonly")
-    snapshot = parse_bool(options.get("snapshot", False), "snapshot")
-    force = parse_bool(options.get("force-share", False), "force-share")
-    cache = options.get("cache", "writeback")
+    fmt = flat.get("format") or flat.get("driver")
+    if fmt is not None and fmt not in FORMATS:
+        raise BlockError(f"'{fmt}' invalid format")
+    read_only = parse_bool(flat.get("readonly", flat.get("read-only", False)), "readonly")
+    snapshot = parse_bool(flat.get("snapshot", False), "snapshot")
+    force = parse_bool(flat.get("force-share", flat.get("file.force-share", False)), "force-share")
+    cache = flat.get("cache", "writeback")
+    if "cache.direct" in flat or "cache.no-flush" in flat:
+        direct = parse_bool(flat.get("cache.direct", False), "cache.direct")
+        no_flush = parse_bool(flat.get("cache.no-flush", False), "cache.no-flush")
+        cache = "unsafe" if no_flush else ("none" if direct else "writeback")
     if cache not in ("writeback", "none", "unsafe", "directsync", "writethrough"):
-        raise BlockError(f"Invalid cache option '{cache}'")
+        raise BlockError(f"invalid cache option '{cache}'")
+    locking = flat.get("file.locking", "auto")
+    if locking not in ("auto", "on", "off"):
+        raise BlockError(f"Parameter 'locking' does not accept value '{locking}'")
     return open_image(filename, fmt, read_only=read_only, force_share=force, cache=cache, snapshot=snapshot,
-                      locking=options.get("file.locking", "auto") if isinstance(options.get("file.locking"), str)
-                      else "auto", node_name=options.get("node-name") or options.get("id"))
+                      locking=locking, node_name=flat.get("node-name") or flat.get("id"))

@@ -105,3 +105,15 @@ def test_backend_serialises_threads(tmp_path):
         for n in range(4):
             assert blk.pread((n * 64 + 63) * 8192 + 100, 5000) == bytes([n + 1]) * 5000
     assert qemu("qemu-img", "check", image).rc == 0
+
+
+def test_drive_options(tmp_path):
+    from pyqemu.block import drive_from_options
+    image = tmp_path / "d.qcow2"
+    qemu("qemu-img", "create", "-f", "qcow2", image, "1M", check=True)
+    with drive_from_options(f"file={image},format=qcow2,if=none,id=disk0,cache.direct=on,file.locking=off") as blk:
+        assert blk.root.node_name == "disk0" and blk.root.file.cache == "none"
+        # locking=off: QEMU may open it too (at the user's own risk, as with QEMU).
+        assert qemu("qemu-io", "-c", "read 0 512", image).rc == 0
+    with pytest.raises(BlockError, match="'vmdk' invalid format"):
+        drive_from_options(f"file={image},format=vmdk")
