@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 #  - cross compilers to build the test guests (bare-metal and Linux),
 #  - opensbi: the default firmware of the virt board,
 #  - qemu-system-misc / qemu-utils / qemu-user: the real peers the tests compare against,
-#  - swig + device-tree-compiler: pylibfdt builds from source with swig.
+#  - swig + device-tree-compiler: pylibfdt builds from source with swig,
+#  - strace: the block crash test injects kills at exact write calls.
 APT_PACKAGES=(gcc-riscv64-unknown-elf gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
               opensbi qemu-system-misc qemu-utils qemu-user swig device-tree-compiler
-              gcc libc6-dev)
+              gcc libc6-dev strace)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
