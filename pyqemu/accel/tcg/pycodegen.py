@@ -13,7 +13,9 @@ whole block becomes straight-line Python source, compiled once:
 - masks are dropped where the width of a value is known to make them no-ops,
   and an add or subtract of in-range values wraps with a compare (masking a
   64-bit int builds a new multi-digit int; comparing does not);
-- a copy (mv) shares the source's local until either register is written;
+- a copy (mv) shares the source's local; a new value of a register whose
+  local is still shared goes to a fresh local, so no local is overwritten
+  while something refers to it;
 - the TLB fast path of loads and stores is inline; the slow path calls the
   CPU and then re-reads the TLB dictionaries and the reservation flag, which
   a slow access or a helper may have changed;
@@ -69,7 +71,7 @@ _ALU1 = (Opc.CLZ, Opc.CTZ, Opc.CPOP, Opc.BSWAP)
 _MAX_DUPLICATION = 4
 _MAX_NESTING = 40
 
-_LOCAL = re.compile(r"^v[0-9]+$")
+_LOCAL = re.compile(r"^v[0-9]+(_[0-9]+)?$")
 _SIMPLE = re.compile(r"^(-?[0-9]+|-?0x[0-9a-f]+|[A-Za-z_][A-Za-z_0-9]*)$")
 
 
@@ -154,6 +156,7 @@ class _BlockCompiler:
         self.helpers: dict[int, str] = {}
         self.fault_points: list[tuple[int, list[tuple[int, str]]]] = [(0, [])]
         self.ntemp = 0
+        self.nfresh = 0
         self.emitted_ops = 0
         self.budget = _MAX_DUPLICATION * len(self.ops) + 64
         self.uses_load = any(op.opc is Opc.LD for op in self.ops)
@@ -229,7 +232,7 @@ class _BlockCompiler:
             return _const(x.value)
         st = regs.get(x)
         if st is None:
-            name = self.bind(x, regs, ind)
+            name = self.bind(x, regs)
             self.emit(ind, f"{name} = r[{x}]")
             st = regs[x] = _Reg(_Val(name, self.register_width), False)
         return st.val
@@ -249,26 +252,24 @@ class _BlockCompiler:
             value = eval(expr, dict(self.ns))  # noqa: S307 -- our own generated expression
             regs[d] = _Reg(_const(value), not self.is_temp(d))
             return
-        own = f"v{d}"
-        if _LOCAL.match(expr) and not any(st.val.expr == own for o, st in regs.items() if o != d):
-            # A copy: register d shares the other register's local until
-            # one of them is written (see bind). Invariant: a local that its
-            # own register has left is never shared, so bind's copies never
-            # overwrite a value another register still needs.
+        if _LOCAL.match(expr):
+            # A copy: register d shares the other register's local (bind
+            # keeps that local from being overwritten while shared).
             regs[d] = _Reg(_Val(expr, width), not self.is_temp(d))
             return
-        name = self.bind(d, regs, ind)
+        name = self.bind(d, regs)
         self.emit(ind, f"{name} = {expr}")
         regs[d] = _Reg(_Val(name, width), not self.is_temp(d))
 
-    def bind(self, reg: int, regs, ind) -> str:
-        """The local of register `reg`, about to be assigned: registers that
-        are copies of its current value get their own local first."""
+    def bind(self, reg: int, regs) -> str:
+        """The local to assign a new value of register `reg` to: `v<reg>`,
+        unless another register (a copy) still holds its value there; then a
+        fresh name. A local is thus never overwritten while a register, or
+        an operand already read for the op being emitted, refers to it."""
         name = f"v{reg}"
-        for other, st in regs.items():
-            if other != reg and st.val.expr == name:
-                self.emit(ind, f"v{other} = {name}")
-                st.val = _Val(f"v{other}", st.val.width)
+        if any(other != reg and st.val.expr == name for other, st in regs.items()):
+            self.nfresh += 1
+            name = f"v{reg}_{self.nfresh}"
         return name
 
     def flush(self, regs, ind) -> None:
@@ -429,7 +430,7 @@ class _BlockCompiler:
             # Adding a "negative" constant is subtracting its complement.
             sym = "-" if sym == "+" else "+"
             rhs = _const((1 << bits) - b.const).expr
-        name = self.bind(d, regs, ind)
+        name = self.bind(d, regs)
         self.emit(ind, f"{name} = {a.expr} {sym} {rhs}")
         if sym == "+":
             self.emit(ind, f"if {name} > {m:#x}: {name} -= {m + 1:#x}")
@@ -621,7 +622,7 @@ class _BlockCompiler:
         self.fault_point(k, regs, ind)
         va, va_const = self.address(op, regs, ind)
         test = self.tlb_test(op, "tlb_r", va, va_const, ind)
-        name = self.bind(op.d, regs, ind)
+        name = self.bind(op.d, regs)
         narrow = not signed and size * 8 <= bits
         width = size * 8 if narrow else bits
         self.emit(ind, f"if {test}:")
@@ -674,8 +675,9 @@ class _BlockCompiler:
         if op.d is None:
             self.emit(ind, call)
         else:
-            self.emit(ind, f"{self.bind(op.d, regs, ind)} = {call}")
-            regs[op.d] = _Reg(_Val(f"v{op.d}", None), not self.is_temp(op.d))
+            name = self.bind(op.d, regs)
+            self.emit(ind, f"{name} = {call}")
+            regs[op.d] = _Reg(_Val(name, None), not self.is_temp(op.d))
         self.refresh_mem_state(ind)
 
 

@@ -458,3 +458,22 @@ def test_chains_of_copies_keep_every_value():
             cpu = FakeCPU(random.Random(3), [10, 20, 30, 40, 50])
             states.append(run_on(be, blk, cpu))
         assert states[0] == states[1]
+
+
+def test_operand_read_before_a_reload_keeps_its_value():
+    """After a helper call the guest registers are reloaded from the register
+    file; a temporary still holding a copy of an old value, read as the first
+    operand of the op that triggers the reload, must see the old value."""
+    blk = Block(0x1000, 0, insn_pcs=[0x1000])
+    blk.ops = [Op(Opc.INSN_START, a=Const(0x1000)),
+               Op(Opc.MOV, 65, 3),                    # temp = r3 (a copy)
+               Op(Opc.MOV, 3, Const(23)),
+               Op(Opc.CALL, d=None, aux=h_count),     # guest registers reloaded after it
+               Op(Opc.ROTL, 33, 65, 3),               # old r3 rotated by the new r3
+               Op(Opc.EXIT, a=33)]
+    states = []
+    for be in (InterpBackend(), PyCodegenBackend(hot_threshold=0)):
+        cpu = FakeCPU(random.Random(3), [0x1234])
+        states.append(run_on(be, blk, cpu))
+    assert states[0] == states[1]
+    assert states[0][1][1] == (0x1234 << 23)
