@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..util import keyval
+from ..util.keyval import split_commas
+
 
 class OptionError(Exception):
     """A bad command line: the message names the option."""
@@ -49,25 +52,6 @@ def parse_command_line(argv: list[str], specs: list[OptionSpec]) -> list[tuple[s
     return out
 
 
-def split_commas(text: str) -> list[str]:
-    """Split on single commas; ',,' stands for a literal comma."""
-    parts, cur, i = [], [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch == ",":
-            if i + 1 < len(text) and text[i + 1] == ",":
-                cur.append(",")
-                i += 2
-                continue
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-        i += 1
-    parts.append("".join(cur))
-    return parts
-
-
 def parse_keyval(text: str, implied: str | None = None, option: str = "") -> dict[str, str]:
     """`virt,dumpdtb=x` -> {implied: 'virt', 'dumpdtb': 'x'}; a bare `flag` -> 'on'."""
     out: dict[str, str] = {}
@@ -88,25 +72,13 @@ def parse_keyval(text: str, implied: str | None = None, option: str = "") -> dic
     return out
 
 
-_SUFFIX = {"": 1 << 20, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
 def parse_size(text: str, default_unit: str = "m", option: str = "-m") -> int:
     """Sizes as QEMU takes them: a number with an optional k/M/G/T suffix;
     with no suffix `-m` means MiB."""
-    t = text.strip().lower()
-    unit = default_unit
-    if t and t[-1] in "bkmgt":
-        unit, t = t[-1], t[:-1]
-    if t.endswith("i"):
-        t = t[:-1]
     try:
-        value = float(t) if "." in t else int(t, 0)
+        return keyval.parse_size(text, default_unit)
     except ValueError:
         raise OptionError(f"{option} {text}: invalid size") from None
-    if value < 0:
-        raise OptionError(f"{option} {text}: invalid size")
-    return int(value * _SUFFIX[unit if unit else "m"])
 
 
 def parse_bool(text: str, option: str) -> bool:
