@@ -153,6 +153,9 @@ class BlockGen:
         rng = self.rng
         kind = rng.random()
         bits = self.bits()
+        if rng.random() < 0.3:
+            # Plain register copies (mv): locals shared between registers.
+            return Op(Opc.MOV, self.dst(), rng.choice(GUEST_REGS + TEMPS))
         if kind < 0.35:
             return Op(rng.choice(ALU2), self.dst(), self.src(bits), self.src(bits), bits=bits)
         if kind < 0.42:
