@@ -124,6 +124,8 @@ class Process:
     # -- paths -------------------------------------------------------------------
     def resolve_path(self, raw: bytes) -> bytes:
         """Absolute guest paths look inside the -L sysroot first, as QEMU does."""
+        if raw in (b"/proc/self/exe", b"/proc/%d/exe" % os.getpid()):
+            return self.exe_host_path.encode()
         root = self.opts.sysroot
         if root and raw.startswith(b"/") and not raw.startswith((b"/proc/", b"/dev/", b"/sys/")):
             candidate = root.encode() + raw
@@ -695,6 +697,8 @@ class Process:
             return out
         argv = strings(argv_ptr)
         env = strings(envp_ptr)
+        if path in ("/proc/self/exe", f"/proc/{os.getpid()}/exe"):
+            path = self.exe_path
         host = self.resolve_path(path.encode()).decode("utf-8", "surrogateescape")
         try:
             with open(host, "rb") as f:

@@ -1,0 +1,129 @@
+"""Static riscv64 programs built with riscv64-linux-gnu-gcc -static, run
+under pyqemu-riscv64 and the real qemu-riscv64: same output, same status."""
+
+from __future__ import annotations
+
+import re
+import signal
+
+from conftest import run_pyqemu, run_qemu
+
+
+def both(args, **kw):
+    return run_pyqemu(args, **kw), run_qemu(args, **kw)
+
+
+def test_args_env_and_exit_status(static_prog):
+    prog = static_prog("hello")
+    env = {"PYQEMU_TEST": "value with spaces", "PATH": "/usr/bin:/bin"}
+    ours, real = both([prog, "one", "two words", "42"], env=env)
+    assert ours.returncode == real.returncode == 42
+    assert ours.stdout == real.stdout
+    assert b"argv[2]=two words" in ours.stdout
+    assert b"PYQEMU_TEST=value with spaces" in ours.stdout
+
+
+def test_env_options_and_argv0(static_prog):
+    prog = static_prog("hello")
+    args = ["-E", "PYQEMU_TEST=set", "-U", "PATH", "-0", "renamed", prog, "3"]
+    ours, real = both(args, env={"PATH": "/bin"})
+    assert ours.returncode == real.returncode == 3
+    assert ours.stdout == real.stdout
+    assert ours.stdout.startswith(b"argv[0]=renamed\n")
+
+
+def test_file_io(static_prog, tmp_path):
+    prog = static_prog("fileio")
+    (tmp_path / "q").mkdir()
+    (tmp_path / "p").mkdir()
+    real = run_qemu([prog, tmp_path / "q"])
+    ours = run_pyqemu([prog, tmp_path / "p"])
+    assert real.returncode == 0, real.stderr
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert b"read=9 [llo World]" in ours.stdout
+
+
+def test_memory_mappings_and_protections(static_prog):
+    ours, real = both([static_prog("mem")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert b"write to read-only: SIGSEGV" in ours.stdout
+    assert b"unmapped: SIGSEGV" in ours.stdout
+
+
+def test_sigsegv_handler_longjmps_out(static_prog):
+    ours, real = both([static_prog("sigsegv")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert b"caught signal 11 at 0x10" in ours.stdout
+    assert b"unblocked usr1=3" in ours.stdout
+
+
+def test_pthreads_mutex_and_condvar(static_prog):
+    ours, real = both([static_prog("threads")])
+    assert ours.returncode == real.returncode == 0, ours.stderr
+    assert ours.stdout == real.stdout == b"counter=8000 joined=6\n"
+
+
+def test_socketpair_between_processes(static_prog):
+    ours, real = both([static_prog("sockets")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert b"recv=5 [HELLO]" in ours.stdout
+    assert b"recvmsg=4 [ms][g!]" in ours.stdout
+
+
+def test_fork_execve_wait(static_prog):
+    # qemu-riscv64 without binfmt_misc cannot execve a riscv64 program (the
+    # host refuses it); pyqemu runs it under itself, so check the spec'd result.
+    ours = run_pyqemu([static_prog("forkexec")])
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.decode().splitlines() == [
+        f"child argv0={static_prog('forkexec')} arg=x1",
+        "waited=1 exited=1 status=7",
+        "signaled=1 sig=11",
+    ]
+
+
+
+
+def _names(trace: bytes) -> list[str]:
+    out = []
+    for line in trace.decode(errors="replace").splitlines():
+        m = re.match(r"\d+ (\w+)\(", line)
+        if m:
+            out.append(m.group(1))
+    return out
+
+
+def test_strace_lists_the_same_calls(static_prog):
+    prog = static_prog("hello")
+    ours, real = both(["-strace", prog, "x"])
+    assert ours.returncode == real.returncode == 0
+    assert _names(ours.stderr) == _names(real.stderr)
+    assert re.search(rb"\d+ exit_group\(0\)", ours.stderr)
+    assert re.search(rb'readlinkat\(-100,"/proc/self/exe",0x[0-9a-f]+,4096\) = \d+', ours.stderr)
+    assert b"write(1," in ours.stderr
+
+
+def test_dynamic_program_with_sysroot(dynamic_prog):
+    prog = dynamic_prog("hello")
+    ours, real = both(["-L", "/usr/riscv64-linux-gnu", prog, "dyn", "9"])
+    assert ours.returncode == real.returncode == 9
+    assert ours.stdout == real.stdout
+
+
+def test_dynamic_program_with_ld_prefix_variable(dynamic_prog):
+    prog = dynamic_prog("threads")
+    env = {"QEMU_LD_PREFIX": "/usr/riscv64-linux-gnu"}
+    ours, real = both([prog], env=env)
+    assert ours.returncode == real.returncode == 0
+    assert ours.stdout == real.stdout
+
+
+def test_uncaught_sigsegv_ends_emulator_by_signal(tmp_path):
+    import subprocess
+    src = tmp_path / "crash.c"
+    src.write_text("int main(void){ *(volatile int *)8 = 1; return 0; }\n")
+    exe = tmp_path / "crash"
+    subprocess.run(["riscv64-linux-gnu-gcc", "-static", "-o", str(exe), str(src)], check=True)
+    ours, real = both([exe])
+    assert real.returncode == ours.returncode == -signal.SIGSEGV
+    assert b"uncaught target signal 11 (Segmentation fault)" in ours.stderr
