@@ -32,7 +32,7 @@ Argument             Env-variable      Description
 -d item[,...]        QEMU_LOG          enable logging of specified items (use '-d help' for a list of items)
 -D logfile           QEMU_LOG_FILENAME write logs to 'logfile' (default stderr)
 -strace              QEMU_STRACE       log system calls
--tcg-backend name                      pyqemu: translation backend (interp, pycodegen)
+-tcg-backend name                      pyqemu: translation backend (pycodegen (default), interp)
 -version             QEMU_VERSION      display version information and exit
 """
 
@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(os.environ)
     for var in ("QEMU_LD_PREFIX", "QEMU_STRACE", "QEMU_SET_ENV", "QEMU_UNSET_ENV"):
         env.pop(var, None)
+    opts.stats_file = env.pop("PYQEMU_STATS_FILE", "")
     for k, v in env_changes:
         if v is None:
             env.pop(k, None)

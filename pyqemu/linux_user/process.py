@@ -43,12 +43,13 @@ class Options:
     sysroot: str = ""
     strace: bool = False
     stack_size: int = 8 << 20
-    backend: str = "interp"
+    backend: str = "pycodegen"
     cpu_model: str = ""
     log_items: str = ""
     log_file: str = ""
     argv0: str | None = None
     strace_file: object = None
+    stats_file: str = ""          # PYQEMU_STATS_FILE: instruction count at exit
 
     def emulator_args(self) -> list[str]:
         """The options an execve'd riscv64 program runs with again."""
@@ -59,7 +60,7 @@ class Options:
             out.append("-strace")
         if self.stack_size != 8 << 20:
             out += ["-s", str(self.stack_size)]
-        if self.backend != "interp":
+        if self.backend != "pycodegen":
             out += ["-tcg-backend", self.backend]
         return out
 
@@ -678,6 +679,10 @@ class Process:
             self.exit_group(code)
 
     def exit_group(self, code):
+        if self.opts.stats_file:
+            # Guest instructions retired by the live threads (the benchmark's MIPS).
+            with open(self.opts.stats_file, "w") as f:
+                f.write(f"{sum(c.instret for c in self.cpus())}\n")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

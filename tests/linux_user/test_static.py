@@ -127,3 +127,11 @@ def test_uncaught_sigsegv_ends_emulator_by_signal(tmp_path):
     ours, real = both([exe])
     assert real.returncode == ours.returncode == -signal.SIGSEGV
     assert b"uncaught target signal 11 (Segmentation fault)" in ours.stderr
+
+
+def test_interpreter_backend_agrees(static_prog):
+    for name in ("sigsegv", "threads", "mem"):
+        prog = static_prog(name)
+        ours = run_pyqemu(["-tcg-backend", "interp", prog])
+        real = run_qemu([prog])
+        assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout), name
