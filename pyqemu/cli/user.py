@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
             c.log = log
     sys.setswitchinterval(0.001)
     proc.run(t)
+    proc.wait_for_threads()
 
 
 if __name__ == "__main__":

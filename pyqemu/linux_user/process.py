@@ -661,6 +661,16 @@ class Process:
         ready.wait()
         return nt.tid
 
+    def wait_for_threads(self) -> None:
+        """The main guest thread is gone (SYS_exit): the process lives on
+        while other threads run; this host thread keeps taking host signals."""
+        import time
+        while True:
+            with self.threads_lock:
+                if not self.threads:
+                    break
+            time.sleep(0.02)
+
     def thread_exit(self, t, code):
         raise ThreadExit(code)
 
@@ -677,6 +687,7 @@ class Process:
             last = not self.threads
         if last:
             self.exit_group(code)
+        self.last_exit_code = code
 
     def exit_group(self, code):
         if self.opts.stats_file:

@@ -66,7 +66,7 @@ PASSTHROUGH = {
     67: ("pread64", "pread64", "ipui"),
     68: ("pwrite64", "pwrite64", "ipui"),
     71: ("sendfile", "sendfile", "iipu"),
-    73: ("ppoll", "ppoll", "pupp"),
+    73: ("ppoll", "ppoll", "puppu"),
     76: ("splice", "splice", "ipipuu"),
     81: ("sync", "sync", ""),
     82: ("fsync", "fsync", "i"),
