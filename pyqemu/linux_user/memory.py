@@ -90,10 +90,15 @@ class GuestMemory:
         if addr < 0 or end > self.size:
             raise GuestFault(addr)
         a, b = addr >> 12, (end - 1) >> 12
-        prot = self.prot
         want = need | MAPPED
-        for p in range(a, b + 1):
-            if prot[p] & want != want:
+        if a == b:
+            if self.prot[a] & want != want:
+                raise GuestFault(addr)
+            return
+        chunk = self.prot[a:b + 1]
+        for v in set(chunk):
+            if v & want != want:
+                p = a + chunk.index(v)
                 raise GuestFault(p << 12 if p != a else addr)
 
     # -- placing mappings ------------------------------------------------------------

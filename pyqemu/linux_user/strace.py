@@ -17,8 +17,8 @@ def format_arg(mem, kind: str, v: int) -> str:
         except (ValueError, IndexError):
             return f"0x{v:x}"
         return '"' + s.decode("utf-8", "backslashreplace") + '"'
-    if kind in "pu":
-        return f"0x{v:x}" if kind == "p" else str(v)
+    if kind in "purw":
+        return str(v) if kind == "u" else f"0x{v:x}"
     if kind == "o":
         return f"{v & 0xFFFFFFFF:#o}"
     if kind == "m":

@@ -4,8 +4,10 @@ layout on riscv64 and x86_64 go to the host with guest pointers turned into
 host addresses (`PASSTHROUGH`); the others are translated here.
 
 Argument kinds, used both to convert arguments and to print them for
--strace: i integer, u unsigned/hex, p guest pointer, s guest path (looked up
-in the -L sysroot first), S other guest string, o open flags, m mode.
+-strace: i integer, u unsigned, p guest pointer (its first byte must be
+mapped), r/w guest buffer the host reads/writes, its length the next
+argument, s guest path (looked up in the -L sysroot first), S other guest
+string, o open flags, m mode.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import struct
 import time
 
 from .hostcall import hostcall
-from .memory import GuestFault
+from .memory import PROT_READ, PROT_WRITE, GuestFault
 
 MASK64 = 0xFFFFFFFFFFFFFFFF
 AT_FDCWD = -100
@@ -35,7 +37,7 @@ def s32(v: int) -> int:
 
 # riscv64 number -> (name, host call name or None, argument kinds)
 PASSTHROUGH = {
-    17: ("getcwd", "getcwd", "pu"),
+    17: ("getcwd", "getcwd", "wu"),
     19: ("eventfd2", "eventfd2", "ui"),
     20: ("epoll_create1", "epoll_create1", "i"),
     23: ("dup", "dup", "i"),
@@ -59,12 +61,12 @@ PASSTHROUGH = {
     55: ("fchown", "fchown", "iii"),
     57: ("close", "close", "i"),
     59: ("pipe2", "pipe2", "pi"),
-    61: ("getdents64", "getdents64", "ipu"),
+    61: ("getdents64", "getdents64", "iwu"),
     62: ("lseek", "lseek", "iii"),
-    63: ("read", "read", "ipu"),
-    64: ("write", "write", "ipu"),
-    67: ("pread64", "pread64", "ipui"),
-    68: ("pwrite64", "pwrite64", "ipui"),
+    63: ("read", "read", "iwu"),
+    64: ("write", "write", "iru"),
+    67: ("pread64", "pread64", "iwui"),
+    68: ("pwrite64", "pwrite64", "irui"),
     71: ("sendfile", "sendfile", "iipu"),
     73: ("ppoll", "ppoll", "puppu"),
     76: ("splice", "splice", "ipipuu"),
@@ -125,8 +127,8 @@ PASSTHROUGH = {
     203: ("connect", "connect", "ipu"),
     204: ("getsockname", "getsockname", "ipp"),
     205: ("getpeername", "getpeername", "ipp"),
-    206: ("sendto", "sendto", "ipuipu"),
-    207: ("recvfrom", "recvfrom", "ipuipp"),
+    206: ("sendto", "sendto", "iruipu"),
+    207: ("recvfrom", "recvfrom", "iwuipp"),
     208: ("setsockopt", "setsockopt", "iiipu"),
     209: ("getsockopt", "getsockopt", "iiipp"),
     210: ("shutdown", "shutdown", "ii"),
@@ -140,7 +142,7 @@ PASSTHROUGH = {
     264: ("name_to_handle_at", None, "isppi"),
     267: ("syncfs", "syncfs", "i"),
     276: ("renameat2", "renameat2", "isisu"),
-    278: ("getrandom", "getrandom", "pui"),
+    278: ("getrandom", "getrandom", "wui"),
     279: ("memfd_create", "memfd_create", "Su"),
     285: ("copy_file_range", "copy_file_range", "ipipuu"),
     291: ("statx", "statx", "isiup"),
@@ -179,8 +181,17 @@ class Syscalls:
 
     def convert(self, kinds: str, args) -> list:
         out = []
-        for k, a in zip(kinds, args):
+        for i, (k, a) in enumerate(zip(kinds, args)):
             if k == "p":
+                if a:
+                    self.mem.check(a, 1, 0)
+                out.append(self.host_ptr(a))
+            elif k in "rw":
+                # The host reads all of an 'r' buffer; a 'w' buffer may be
+                # filled only partly, so only its start must be writable.
+                n = (args[i + 1] if i + 1 < len(args) else 1) if k == "r" else 1
+                if n:
+                    self.mem.check(a, n, PROT_READ if k == "r" else PROT_WRITE)
                 out.append(self.host_ptr(a))
             elif k == "s":
                 out.append(self.path(a) if a else None)

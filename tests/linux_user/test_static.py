@@ -135,3 +135,16 @@ def test_interpreter_backend_agrees(static_prog):
         ours = run_pyqemu(["-tcg-backend", "interp", prog])
         real = run_qemu([prog])
         assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout), name
+
+
+def test_descriptors_polling_time_identity(static_prog):
+    ours, real = both([static_prog("syscalls")])
+    assert ours.returncode == real.returncode == 0, ours.stderr
+    # /proc/cpuinfo is the guest's view here; QEMU 7.2 shows the host's.
+    mine = [l for l in ours.stdout.splitlines() if not l.startswith(b"cpuinfo")]
+    theirs = [l for l in real.stdout.splitlines() if not l.startswith(b"cpuinfo")]
+    assert mine == theirs
+    assert b"cpuinfo isa rv64=1" in ours.stdout
+    for line in (b"machine=riscv64", b"epoll_wait=1 events=1 data=1122334455667788",
+                 b"bad ptr=-1 errno=14", b"unknown=-1 errno=38", b"exe is self=1"):
+        assert line in ours.stdout
