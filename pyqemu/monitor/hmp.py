@@ -187,7 +187,7 @@ class HMP:
         w = 16 if m.cfg.xlen == 64 else 8
         lines = ["address-space: memory",
                  f"  {0:0{w}x}-{end:0{w}x} (prio 0, i/o): system"]
-        for mp in m.bus.mappings():
+        for mp in m.bus.mappings:
             r = mp.region
             kind = "rom" if getattr(r, "readonly", False) else (
                 "ram" if hasattr(r, "view") else "i/o")

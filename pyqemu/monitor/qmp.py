@@ -132,6 +132,11 @@ class QMPSession:
             response = {"return": result}
         except QMPError as e:
             response = {"error": e.to_json()}
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:       # a bug in a command: answer, keep serving
+            response = {"error": {"class": "GenericError",
+                                  "desc": f"internal error: {type(e).__name__}: {e}"}}
         if "id" in request:
             response["id"] = reply_id
         return response

@@ -18,7 +18,7 @@ _DEVICE_TYPES = {"test": "riscv.sifive.test", "rtc": "goldfish_rtc", "clint": "r
 def device_list(machine) -> list[tuple[str, int, int]]:
     """(type, base, size) of each memory-mapped device."""
     out = []
-    for mp in machine.bus.mappings():
+    for mp in machine.bus.mappings:
         region = mp.region
         if hasattr(region, "device"):
             out.append((region.name, mp.base, mp.end - mp.base))
