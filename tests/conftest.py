@@ -110,16 +110,17 @@ def qemu_runs(guest_elf):
 def pyqemu_run(guest_elf):
     timeouts: list[str] = []
 
-    def run(name: str) -> GuestRun:
+    def run(name: str, backend: str | None = None) -> GuestRun:
         guest = guest_build.GUESTS[name]
         binary = pyqemu_binary(guest.xlen)
         if binary is None:
             pytest.fail(f"pyqemu-system-riscv{guest.xlen} is not installed in {VENV_BIN}")
         if len(timeouts) >= PYQEMU_TIMEOUTS_BEFORE_GIVING_UP:
             pytest.fail(f"not run: pyqemu already timed out on {', '.join(timeouts)}")
-        result = run_guest(binary, guest_elf(name), PYQEMU_TIMEOUT, guest.extra_args)
+        extra = guest.extra_args + (("-tcg-backend", backend) if backend else ())
+        result = run_guest(binary, guest_elf(name), PYQEMU_TIMEOUT, extra)
         if result.status is None:
-            timeouts.append(name)
+            timeouts.append(f"{name} ({backend or 'default backend'})")
         return result
 
     return run

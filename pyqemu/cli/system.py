@@ -86,7 +86,7 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
     serial_specs: list[str] = []
     machine_name = "virt"
     dspec = dpath = None
-    backend_name = "interp"
+    backend_name = "pycodegen"         # the faster backend; interp is the reference
     registry = ChardevRegistry()
     monitors: list[tuple[str, str, str]] = []     # (kind, spec or id, mode)
     pidfile = None

@@ -40,10 +40,12 @@ def _first_difference(expected: str, actual: str) -> str:
     return "\n".join(list(diff)[:40])
 
 
+# Every TCG backend must pass the same guests.
+@pytest.mark.parametrize("backend", ["interp", "pycodegen"])
 @pytest.mark.parametrize("name", GUEST_NAMES)
-def test_guest_matches_qemu(name, qemu_runs, pyqemu_run):
+def test_guest_matches_qemu(name, backend, qemu_runs, pyqemu_run):
     reference = qemu_runs(name)
-    ours = pyqemu_run(name)
+    ours = pyqemu_run(name, backend)
     assert ours.status is not None, f"pyqemu timed out\n{ours.describe()}"
     expected, actual = _comparable(reference.output), _comparable(ours.output)
     assert actual == expected, (
