@@ -145,11 +145,17 @@ class RawQMP:
         self.sock.connect(path)
         self.sock.settimeout(20)
         self.buf = b""
+        self.pending: list[dict] = []     # events read while waiting for a reply
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
     def recv(self) -> dict:
+        if self.pending:
+            return self.pending.pop(0)
+        return self._read()
+
+    def _read(self) -> dict:
         import json
         while b"\n" not in self.buf:
             chunk = self.sock.recv(65536)
@@ -162,9 +168,10 @@ class RawQMP:
     def recv_reply(self) -> dict:
         """The next message that is not an event."""
         while True:
-            m = self.recv()
+            m = self._read()
             if "event" not in m:
                 return m
+            self.pending.append(m)
 
     def command(self, name: str, **args) -> dict:
         import json
