@@ -33,6 +33,11 @@ class TCGRunner:
         self._parked = threading.Event()
         self._parked.set()
         self._clock_stopped = False
+        # Python API hooks (pyqemu/api.py): called on the vCPU thread before
+        # each translation block runs, with (cpu, tb); instruction hooks get
+        # (cpu, pc) for each instruction of the block about to run.
+        self.block_hooks: list = []
+        self.insn_hooks: list = []
 
     # -- control, from any thread -----------------------------------------------------
     def start_thread(self) -> None:
@@ -89,6 +94,35 @@ class TCGRunner:
             return value
         raise value
 
+    def _run_hooked(self, h, max_tbs: int) -> None:
+        """run_slice with the API's hooks before each block."""
+        from ...target.riscv.trap import GuestTrap
+        events = self.events
+        for _ in range(max_tbs):
+            if h.waiting:
+                if h.mip & h.mie:
+                    h.waiting = False
+                else:
+                    return
+            if h.mip & h.mie:
+                irq = h.pending_interrupt()
+                if irq is not None:
+                    h.take_trap(irq, 0, True)
+            try:
+                tb = h.lookup_tb()
+                for fn in self.block_hooks:
+                    fn(h, tb)
+                for fn in self.insn_hooks:
+                    for pc in tb.insn_pcs:
+                        fn(h, pc)
+                if not self._run_allowed:
+                    return          # a hook stopped the machine: the block has not run
+                tb.code(h)
+            except GuestTrap as t:
+                h.take_trap(t.cause, t.tval)
+            if events.pending:
+                return
+
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
         clock, events, harts = self.clock, self.events, self.harts
@@ -115,8 +149,11 @@ class TCGRunner:
                     clock.run_expired()
                 idle = True
                 smp = len(harts) > 1
+                hooked = bool(self.block_hooks or self.insn_hooks)
                 for h in harts:
-                    if trace:
+                    if hooked:
+                        self._run_hooked(h, SLICE_TBS)
+                    elif trace:
                         h.run_traced(SLICE_TBS, self.log, events)
                     else:
                         h.run_slice(SLICE_TBS, events)
