@@ -59,6 +59,35 @@ INFO = [
 ]
 
 
+# `info registers`: QEMU's riscv_cpu_dump_state layout (" %-8s %016x"),
+# the CSRs of a hart without the H extension.
+_DUMP_CSRS = ("mhartid", "mstatus", "mip", "mie", "mideleg", "medeleg", "mtvec", "stvec",
+              "mepc", "sepc", "mcause", "scause", "mtval", "stval", "mscratch", "sscratch",
+              "satp")
+
+
+def format_registers(cpu) -> str:
+    w = 16 if cpu.xlen == 64 else 8
+    lines = [f"\nCPU#{cpu.hart_id}", f" {'pc':<8} {cpu.pc:0{w}x}"]
+    for name in _DUMP_CSRS:
+        if name == "mhartid":
+            value = cpu.hart_id
+        elif name == "mstatus":
+            value = cpu.read_mstatus()
+        else:
+            value = getattr(cpu, name)
+        lines.append(f" {name:<8} {value:0{w}x}")
+    for bank, names, base in (("x", _ABI, 0), ("f", _FABI, 32)):
+        for row in range(8):
+            cells = []
+            for i in range(row * 4, row * 4 + 4):
+                label = f"{bank}{i}/{names[i]}"
+                value = cpu.r[base + i]
+                cells.append(f" {label:<8} {value:0{16 if bank == 'f' else w}x}")
+            lines.append("".join(cells))
+    return "\n".join(lines) + "\n"
+
+
 class HMPError(Exception):
     """A command's one-line complaint, printed as the answer."""
 
@@ -165,7 +194,6 @@ class HMP:
         return f"unknown command: 'info {sub}'\n"
 
     async def _registers(self, arg: str) -> str:
-        from ..system.log import format_registers
         harts = self.machine.harts
         if arg == "-a":
             chosen = harts
@@ -178,7 +206,7 @@ class HMP:
             chosen = [harts[self.cpu_index]]
 
         def dump():
-            return "".join(f"\nCPU#{h.hart_id}\n" + format_registers(h) for h in chosen)
+            return "".join(format_registers(h) for h in chosen)
         return await self._vcpu(dump)
 
     def _mtree(self) -> str:

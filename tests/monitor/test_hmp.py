@@ -145,3 +145,20 @@ def test_ctrl_a_c_switches_to_the_monitor(guests):
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_info_registers_layout_matches_qemu(guests, launch):
+    """Same hart state (reset, prelaunch): every line both print is identical
+    (QEMU's default CPU also has the H extension, whose lines we lack)."""
+    ours = _hmp(_session(launch(guests["loop"], "-S").qmp_path), "info registers")
+    theirs = _hmp(_session(launch(guests["loop"], "-S", binary=QEMU).qmp_path),
+                  "info registers")
+    mine = ours.splitlines()
+    common = ("pc", "mhartid", "mstatus", "mip", "mie", "mideleg", "medeleg", "mtvec", "stvec",
+              "mepc", "sepc", "mcause", "scause", "mtval", "stval", "mscratch", "sscratch",
+              "satp")
+    want = [line for line in theirs.splitlines()
+            if line.startswith((" x", " f")) or line.split()[:1] in ([n] for n in common)]
+    assert len(want) == 16 + len(common)
+    assert mine[:2] == ["", "CPU#0"]
+    assert [line for line in mine if line in want] == want
