@@ -202,10 +202,11 @@ class Dispatcher:
     async def qmp_query_named_block_nodes(self, flat=False):
         out = []
         for name, backend in self.block_nodes.items():
+            size = backend.length
             out.append({"file": backend.filename, "node-name": name, "ro": backend.read_only,
-                        "drv": backend.root.driver_name if hasattr(backend.root, "driver_name")
-                        else type(backend.root).__name__,
-                        "image": {"filename": backend.filename, "virtual-size": backend.length}})
+                        "drv": backend.root.driver,
+                        "image": {"filename": backend.filename, "format": backend.root.driver,
+                                  "virtual-size": size() if callable(size) else size}})
         return out
 
     async def qmp_blockdev_add(self, **options):
