@@ -18,7 +18,9 @@ PACKAGES="libc6 libgcc-s1 busybox lua5.4 liblua5.4-0 libreadline8t64 libtinfo6
 libncursesw6 python3.13-minimal libpython3.13-minimal libexpat1 zlib1g libssl3t64
 libzstd1 liblzma5 libbz2-1.0 libffi8 libmpdec4 libstdc++6"
 
-if [ -f "$DEST/.complete" ] && [ "$(cat "$DEST/.complete")" = "$(echo $PACKAGES)" ]; then
+# Bump when the result changes shape (v2: precompiled python stdlib).
+STAMP="v2 $(echo $PACKAGES)"
+if [ -f "$DEST/.complete" ] && [ "$(cat "$DEST/.complete")" = "$STAMP" ]; then
     echo "$DEST: up to date"
     exit 0
 fi
@@ -43,7 +45,7 @@ echo "deb [arch=riscv64 trusted=yes] $mirror trixie main" > "$WORK/sources.list"
 APT_OPTS="-o Dir::Etc::SourceList=$WORK/sources.list -o Dir::Etc::SourceParts=/nonexistent
  -o Dir::State::Lists=$WORK/lists -o Dir::State::status=$WORK/status -o Dir::Cache=$WORK/cache
  -o APT::Architecture=riscv64 -o APT::Architectures=riscv64 -o Debug::NoLocking=1
- -o Acquire::Languages=none"
+ -o Acquire::Languages=none -o APT::Sandbox::User=root"
 
 # shellcheck disable=SC2086
 apt-get $APT_OPTS update -qq
@@ -56,20 +58,28 @@ done
 
 # Debian's usrmerge layout: /lib, /bin, /sbin are links into /usr.
 for d in lib bin sbin; do
-    if [ ! -e "$DEST/$d" ]; then ln -s "usr/$d" "$DEST/$d"; fi
+    if [ ! -e "$DEST/$d" ] && [ ! -L "$DEST/$d" ]; then ln -s "usr/$d" "$DEST/$d"; fi
 done
 # busybox applets the acceptance pipelines call by name.
-if [ -x "$DEST/usr/bin/busybox" ] && [ ! -e "$DEST/bin/sh" ]; then
+if [ -x "$DEST/usr/bin/busybox" ] && [ ! -e "$DEST/usr/bin/sh" ] && [ ! -L "$DEST/usr/bin/sh" ]; then
     ln -s busybox "$DEST/usr/bin/sh"
 fi
+# Byte-compile python's standard library with the guest python itself
+# (the .pyc must come from the same version): under qemu-riscv64 when it is
+# installed (seconds), else under pyqemu-riscv64 (many minutes).
 for py in "$DEST"/usr/lib/python3.*; do
     [ -d "$py" ] || continue
     ver=$(basename "$py" | sed 's/python//')
-    # Compile with a host python of any 3.x only if it is the same version;
-    # otherwise the guest compiles on first import (slow but correct).
-    if command -v "python$ver" >/dev/null 2>&1; then
-        "python$ver" -m compileall -q -j 2 "$py" >/dev/null 2>&1 || true
+    [ -x "$DEST/usr/bin/python$ver" ] || continue
+    if command -v qemu-riscv64 >/dev/null 2>&1; then
+        run="qemu-riscv64 -L $DEST"
+    else
+        run="pyqemu-riscv64 -L $DEST"
     fi
+    # shellcheck disable=SC2086
+    # (host path to write into, -d for the path the guest sees)
+    $run "$DEST/usr/bin/python$ver" -m compileall -q -x '/(test|idlelib|tkinter)/' \
+        -d "/usr/lib/python$ver" "$DEST/usr/lib/python$ver" >/dev/null 2>&1 || echo "build.sh: compileall failed (imports will be slow)" >&2
 done
-echo $PACKAGES > "$DEST/.complete"
+echo "$STAMP" > "$DEST/.complete"
 echo "$DEST: built from $mirror trixie"
