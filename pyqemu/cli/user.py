@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 from ..linux_user.loader import ElfError
 from ..linux_user.process import Options, Process
@@ -181,8 +182,21 @@ def main(argv: list[str] | None = None) -> None:
         for c in proc.cpus():
             c.log = log
     sys.setswitchinterval(0.001)
-    proc.run(t)
-    proc.wait_for_threads()
+    threading.excepthook = lambda args: _internal_error(args.exc_value)
+    try:
+        proc.run(t)
+        proc.wait_for_threads()
+    except Exception as e:      # an emulator bug: one line, not a traceback
+        _internal_error(e)
+
+
+def _internal_error(exc: BaseException) -> None:
+    if os.environ.get("PYQEMU_DEBUG"):
+        import traceback
+        traceback.print_exception(exc)
+    sys.stderr.write(f"{PROG}: internal error: {type(exc).__name__}: {exc}\n")
+    sys.stderr.flush()
+    os._exit(1)
 
 
 if __name__ == "__main__":

@@ -215,6 +215,10 @@ class Syscalls:
             return -errno.EFAULT
         except OSError as e:
             return -(e.errno or errno.EIO)
+        except (ValueError, OverflowError, struct.error, UnicodeError, MemoryError):
+            # Arguments no host call can take (sizes out of range, bad
+            # encodings): the guest gets an error, never the emulator.
+            return -errno.EINVAL
 
     def blocking(self, fn, *a):
         return fn(*a)
