@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             log = Log(opts.log_items, opts.log_file or None)
         except LogError as e:
-            sys.stderr.write(f"{e}\n")
+            sys.stderr.write(f"{PROG}: {e}\n")
             sys.exit(1)
     # The guest decides its own signal dispositions; Python's defaults
     # (SIGPIPE ignored, SIGINT as KeyboardInterrupt) must not leak into it.

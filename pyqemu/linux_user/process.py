@@ -221,6 +221,8 @@ class Process:
         """The loop of one guest thread; returns when the thread exits."""
         cpu = t.cpu
         cache = cpu.tb_cache
+        log = cpu.log
+        trace = log is not None and (log.enabled("exec") or log.enabled("cpu"))
         try:
             while True:
                 try:
@@ -228,6 +230,11 @@ class Process:
                         tb = cache.get((cpu.pc, cpu.flags))
                         if tb is None:
                             tb = cpu.lookup_tb()
+                        if trace:
+                            if log.enabled("cpu"):
+                                log.cpu_state(cpu)
+                            if log.enabled("exec"):
+                                log.exec_tb(cpu)
                         tb.code(cpu)
                 except GuestTrap as trap:
                     if trap.cause == Cause.ECALL_U:
@@ -633,6 +640,7 @@ class Process:
 
     def _new_thread(self, t, flags, stack, ptid, tls, ctid) -> int:
         cpu = UserCPU(self.mem, _make_backend(self.opts.backend))
+        cpu.log = t.cpu.log
         cpu.copy_state_from(t.cpu)
         cpu.pc = (t.cpu.pc + 4) & MASK64
         cpu.r[10] = 0

@@ -30,6 +30,10 @@ def pytest_configure(config):
                             "deselect with -m 'not slow'")
 
 
+# Programs that need their own link flags.
+SPECIAL_FLAGS = {"spie": ["-nostdlib", "-nostartfiles", "-fPIE", "-pie", "-Wl,--no-dynamic-linker"]}
+
+
 def _build(name: str, static: bool) -> Path:
     if shutil.which(CC) is None:
         pytest.skip(f"{CC} is not installed")
@@ -39,7 +43,8 @@ def _build(name: str, static: bool) -> Path:
     if not out.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
-        cmd = [CC, "-O1", "-pthread", "-o", str(tmp), str(src)] + (["-static"] if static else [])
+        cmd = [CC, "-O1", "-pthread", "-o", str(tmp), str(src)]
+        cmd += SPECIAL_FLAGS.get(name, ["-static"] if static else [])
         subprocess.run(cmd, check=True)
         tmp.rename(out)
     return out

@@ -148,3 +148,25 @@ def test_descriptors_polling_time_identity(static_prog):
     for line in (b"machine=riscv64", b"epoll_wait=1 events=1 data=1122334455667788",
                  b"bad ptr=-1 errno=14", b"unknown=-1 errno=38", b"exe is self=1"):
         assert line in ours.stdout
+
+
+def test_static_pie_without_interpreter(static_prog):
+    ours, real = both([static_prog("spie"), "a", "b"])
+    assert ours.returncode == real.returncode == 3
+    assert ours.stdout == real.stdout == b"static-pie ok\n"
+
+
+def test_auxiliary_vector(static_prog):
+    ours, real = both([static_prog("auxv")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert b"proc auxv pagesz=1 entry=1" in ours.stdout
+
+
+def test_log_options(static_prog, tmp_path):
+    log = tmp_path / "log.txt"
+    r = run_pyqemu(["-d", "in_asm,exec", "-D", log, static_prog("hello")])
+    assert r.returncode == 0
+    text = log.read_text()
+    assert "IN:" in text and "Trace" in text
+    bad = run_pyqemu(["-d", "nonsense", static_prog("hello")])
+    assert bad.returncode == 1 and b"nonsense" in bad.stderr
