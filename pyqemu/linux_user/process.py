@@ -253,7 +253,9 @@ class Process:
         args = r[10:16]
         if self.opts.strace:
             name, kinds = self.sys.name_of(nr)
-            self.strace_out.write(format_call(self.mem, os.getpid(), nr, name, kinds, args))
+            line = format_call(self.mem, os.getpid(), nr, name, kinds, args)
+            # exit and exit_group never return: their line ends here, as QEMU's.
+            self.strace_out.write(line + "\n" if nr in (93, 94) else line)
             self.strace_out.flush()
         res = self.sys.call(t, nr, args)
         if self.opts.strace:
