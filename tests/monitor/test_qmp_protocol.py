@@ -151,14 +151,15 @@ def test_bad_clients_do_not_disturb_the_machine_or_others(guests, launch):
     assert reply["return"]["status"] == "running" and len(reply["id"]) == 5 << 20
     big.close()
     # a client that goes away in the middle of a message and of a command
-    for chunk in (b'{"execute": "query-st', b'{"execute": "stop"}{"execute": "cont"}'):
+    for chunk in (b'{"execute": "query-st',
+                  b'{"execute": "human-monitor-command", "arguments": {"command-line": '
+                  b'"info registers"}}{"execute": "query-status"}'):
         c = RawQMP(emu.qmp_path)
         c.recv()
         c.command("qmp_capabilities")
         c.send(chunk)
         c.close()
-    assert good.command("query-status")["return"]["status"] in ("running", "paused")
-    good.command("cont")
+    assert good.command("query-status")["return"]["status"] == "running"
     # nesting beyond QEMU's limit is an error, not a crash
     good.send(b"[" * 2000 + b"]" * 2000)
     assert good.recv_reply()["error"]["class"] == "GenericError"
