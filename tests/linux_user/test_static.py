@@ -170,3 +170,9 @@ def test_log_options(static_prog, tmp_path):
     assert "IN:" in text and "Trace" in text
     bad = run_pyqemu(["-d", "nonsense", static_prog("hello")])
     assert bad.returncode == 1 and b"nonsense" in bad.stderr
+
+
+def test_blocking_read_interrupted_and_restarted(static_prog):
+    ours, real = both([static_prog("alarm")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert ours.stdout == b"read=-1 errno=EINTR alarms=1\nrestarted read=1 c=z alarms=2\n"
