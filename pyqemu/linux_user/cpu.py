@@ -156,5 +156,12 @@ class UserCPU(RISCVCPU):
     def invalidate_range(self, start: int, end: int) -> None:
         """Mappings changed in [start, end): forget TLB entries and code there."""
         self.flush_tlb()
-        for ppn in [p for p in self.code_pages if start >> 12 <= p < (end + PAGE - 1) >> 12]:
+        lo, hi = start >> 12, (end + PAGE - 1) >> 12
+        try:
+            stale = [p for p in self.code_pages if lo <= p < hi]
+        except RuntimeError:
+            # Another thread changed this CPU's table mid-scan: drop everything.
+            self.flush_translations()
+            return
+        for ppn in stale:
             self._invalidate_code_page(ppn)
