@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from userhelpers import CC
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -20,9 +20,6 @@ SRC = HERE / "src"
 CACHE = Path.home() / ".cache" / "pyqemu" / "linux_user"
 SYSROOT = Path(os.environ.get("PYQEMU_SYSROOT", Path.home() / ".cache" / "pyqemu" / "sysroot"))
 CROSS_SYSROOT = "/usr/riscv64-linux-gnu"
-CC = "riscv64-linux-gnu-gcc"
-PYQEMU = [sys.executable, "-m", "pyqemu.cli.user"]
-TIMEOUT = 120
 
 
 def pytest_configure(config):
@@ -58,18 +55,6 @@ def static_prog():
 @pytest.fixture(scope="session")
 def dynamic_prog():
     return lambda name: _build(name, False)
-
-
-def run_pyqemu(args, **kw) -> subprocess.CompletedProcess:
-    kw.setdefault("timeout", TIMEOUT)
-    return subprocess.run(PYQEMU + [str(a) for a in args], capture_output=True, **kw)
-
-
-def run_qemu(args, **kw) -> subprocess.CompletedProcess:
-    if shutil.which("qemu-riscv64") is None:
-        pytest.skip("qemu-riscv64 (qemu-user) is not installed")
-    kw.setdefault("timeout", TIMEOUT)
-    return subprocess.run(["qemu-riscv64"] + [str(a) for a in args], capture_output=True, **kw)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import run_pyqemu, run_qemu
+from userhelpers import run_pyqemu, run_qemu
 
 
 def _one_line_error(r, *needles):

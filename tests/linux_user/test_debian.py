@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import run_pyqemu
+from userhelpers import run_pyqemu
 
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import signal
 
-from conftest import run_pyqemu, run_qemu
+from userhelpers import run_pyqemu, run_qemu
 
 
 def both(args, **kw):
