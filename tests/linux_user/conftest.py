@@ -6,6 +6,7 @@ qemu-riscv64."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import os
 import subprocess
 from pathlib import Path
