@@ -23,9 +23,8 @@ from .loader import (AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, 
                      AT_GID, AT_HWCAP, AT_MINSIGSTKSZ, AT_PAGESZ, AT_PHDR, AT_PHENT,
                      AT_PHNUM, AT_PLATFORM, AT_RANDOM, AT_SECURE, AT_UID, ElfError,
                      build_stack, load_elf)
-from .memory import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE,
-                     MAP_PRIVATE, MAP_SHARED, MAPPED, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE,
-                     GuestFault, GuestMemory, page_up)
+from .memory import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_SHARED, MAPPED, PAGE,
+                     PROT_EXEC, PROT_READ, PROT_WRITE, GuestFault, GuestMemory, page_up)
 from .strace import format_call, format_result
 from .syscalls import LinuxSyscalls
 
@@ -269,7 +268,6 @@ class Process:
         cpu.pc = (cpu.pc + 4) & MASK64
 
     def _restartable(self, t) -> bool:
-        self._collect_host_signals()
         for info in t.pending + self.pending:
             if not (t.sigmask & S.bit(info.signo)):
                 act = self.actions[info.signo]
@@ -280,9 +278,6 @@ class Process:
     def _host_handler(self, signo, frame):
         self.pending.append(S.SigInfo(signo, S.SI_USER))
         self.signal_flag = True
-
-    def _collect_host_signals(self):
-        pass           # Python runs _host_handler between bytecodes in the main thread
 
     def deliver(self, t: GuestThread) -> None:
         self.signal_flag = False
@@ -426,7 +421,9 @@ class Process:
     def _mirror_host(self, sig: int, handler: int) -> None:
         """The host disposition follows the guest's, so a default action
         kills the emulator the way it would kill the program."""
-        if sig in SYNC_SIGNALS or sig >= signal.SIGRTMIN or threading.current_thread() is not threading.main_thread():
+        # Python sets host handlers from its main thread only.
+        if (sig in SYNC_SIGNALS or sig >= signal.SIGRTMIN
+                or threading.current_thread() is not threading.main_thread()):
             return
         try:
             if handler == S.SIG_DFL:

@@ -16,7 +16,6 @@ import ctypes
 import errno
 import os
 import struct
-import time
 
 from .hostcall import hostcall
 from .memory import PROT_READ, PROT_WRITE, GuestFault
@@ -585,6 +584,3 @@ class LinuxSyscalls(Syscalls):
     def sys_rt_sigreturn(self, t):
         return self.proc.do_sigreturn(t)
 
-
-def monotonic() -> float:
-    return time.monotonic()
