@@ -480,7 +480,26 @@ class Process:
         return -errno.EINTR
 
     def do_sigtimedwait(self, t, mask, info, tmo) -> int:
-        return -errno.ENOSYS
+        """sigwaitinfo/sigtimedwait: take a pending signal of `mask` without
+        running its handler (the set is normally blocked by the caller)."""
+        import time
+        deadline = None
+        if tmo:
+            sec, nsec = struct.unpack("<qq", self.mem.read_bytes(tmo, 16))
+            deadline = time.monotonic() + sec + nsec / 1e9
+        while True:
+            for q in (t.pending, self.pending):
+                for i in q:
+                    if mask & S.bit(i.signo):
+                        q.remove(i)
+                        if info:
+                            self.mem.write_bytes(info, i.pack())
+                        return i.signo
+            if t.pending_mask() & ~t.sigmask & ~mask:
+                return -errno.EINTR
+            if deadline is not None and time.monotonic() >= deadline:
+                return -errno.EAGAIN
+            time.sleep(0.005)
 
     def do_kill(self, t, pid, sig) -> int:
         if sig == 0 or (pid != os.getpid() and pid != 0):
@@ -501,8 +520,10 @@ class Process:
 
     def _queue(self, t, info) -> int:
         act = self.actions[info.signo]
-        if act.handler == S.SIG_IGN or (act.handler == S.SIG_DFL and not S.default_terminates(info.signo)):
-            return 0
+        ignored = act.handler == S.SIG_IGN or (act.handler == S.SIG_DFL
+                                               and not S.default_terminates(info.signo))
+        if ignored and not t.sigmask & S.bit(info.signo):
+            return 0          # discarded at once; a blocked one stays pending (sigwait)
         t.pending.append(info)
         self.signal_flag = True
         return 0

@@ -176,3 +176,15 @@ def test_blocking_read_interrupted_and_restarted(static_prog):
     ours, real = both([static_prog("alarm")])
     assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
     assert ours.stdout == b"read=-1 errno=EINTR alarms=1\nrestarted read=1 c=z alarms=2\n"
+
+
+def test_sigwait_and_sigtimedwait(static_prog):
+    ours, real = both([static_prog("sigwait")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert ours.stdout == b"sigwait=0 sig=12\ntimedwait=-1 errno=11\n"
+
+
+def test_stack_size_option(static_prog):
+    ours, real = both(["-s", "1M", static_prog("hello"), "4"])
+    assert ours.returncode == real.returncode == 4
+    assert ours.stdout == real.stdout
