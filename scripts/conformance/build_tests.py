@@ -37,7 +37,7 @@ D32_MACROS = ("TEST_FP_OP1_D", "TEST_FP_OP2_D", "TEST_FP_OP3_D", "TEST_FP_CMP_OP
 # local rv64 float sources that use rv64-only instructions (fmv.d.x, fcvt.l.s, ld);
 # upstream has separate rv32 sources for these, not fetched
 RV64_ONLY_FLOAT = {"uf": {"fclass", "fcvt", "fcvt_w", "ldst", "move"},
-                   "ud": {"fclass", "fcvt", "fcvt_w", "move", "structural"}}
+                   "ud": {"move", "structural"}}
 ENVS = {"p": ["env/p/link.ld"], "v": ["env/v/link.ld"]}
 
 
