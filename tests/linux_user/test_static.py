@@ -188,3 +188,9 @@ def test_stack_size_option(static_prog):
     ours, real = both(["-s", "1M", static_prog("hello"), "4"])
     assert ours.returncode == real.returncode == 4
     assert ours.stdout == real.stdout
+
+
+def test_tcp_loopback(static_prog):
+    ours, real = both([static_prog("tcp")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert b"recvfrom=4 [ping]" in ours.stdout and b"client=0 shutdown=0" in ours.stdout
