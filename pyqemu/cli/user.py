@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     program = rest[0]
     guest_argv = [opts.argv0 if opts.argv0 is not None else program] + rest[1:]
     proc = Process(opts)
+    proc.install_kick_handler()
     try:
         t = proc.load(program, guest_argv, [f"{k}={v}" for k, v in env.items()])
     except ElfError as e:

@@ -34,6 +34,9 @@ CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_VFORK, CLONE_PARENT, CLONE_THREAD, CLONE_SETTLS = 0x4000, 0x8000, 0x10000, 0x80000
 CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x100000, 0x200000, 0x1000000
 SYNC_SIGNALS = {S.SIGSEGV, S.SIGBUS, S.SIGILL, S.SIGFPE, S.SIGTRAP}
+# A host signal the emulator sends to one of its own threads so that a host
+# call it is blocked in returns EINTR and the thread looks at its guest signals.
+KICK_SIGNAL = signal.SIGRTMAX - 1
 _NO_RESULT = object()         # rt_sigreturn: registers already restored
 
 
@@ -80,6 +83,7 @@ class GuestThread:
         self.clear_child_tid = 0
         self.robust_list = 0
         self.saved_mask = None        # sigsuspend: the mask to restore after the handler
+        self.ident = threading.get_ident()
 
     def pending_mask(self) -> int:
         m = 0
@@ -175,6 +179,11 @@ class Process:
         return ("\n".join(lines) + "\n").encode()
 
     # -- program loading -------------------------------------------------------------
+    @staticmethod
+    def install_kick_handler() -> None:
+        signal.signal(KICK_SIGNAL, lambda signo, frame: None)
+        signal.siginterrupt(KICK_SIGNAL, True)
+
     def load(self, path: str, argv: list[str], env: list[str]) -> GuestThread:
         host_path = self.resolve_path(path.encode()).decode()
         if not os.path.exists(host_path):
@@ -526,6 +535,11 @@ class Process:
             return 0          # discarded at once; a blocked one stays pending (sigwait)
         t.pending.append(info)
         self.signal_flag = True
+        if t.ident != threading.get_ident():
+            try:
+                signal.pthread_kill(t.ident, KICK_SIGNAL)
+            except (OSError, ProcessLookupError):
+                pass
         return 0
 
     # -- memory ------------------------------------------------------------------------------
@@ -674,6 +688,7 @@ class Process:
 
         def body():
             nt.tid = threading.get_native_id()
+            nt.ident = threading.get_ident()
             if flags & CLONE_CHILD_SETTID:
                 self.mem.write_u32(ctid, nt.tid)
             if flags & CLONE_CHILD_CLEARTID:

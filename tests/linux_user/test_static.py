@@ -194,3 +194,9 @@ def test_tcp_loopback(static_prog):
     ours, real = both([static_prog("tcp")])
     assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
     assert b"recvfrom=4 [ping]" in ours.stdout and b"client=0 shutdown=0" in ours.stdout
+
+
+def test_pthread_kill_reaches_a_blocked_thread(static_prog):
+    ours, real = both([static_prog("tkill")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert ours.stdout == b"hits=1 in worker=1\njoined\n"
