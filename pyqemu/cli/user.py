@@ -126,6 +126,23 @@ def parse(argv: list[str]):
     return opts, env_changes, argv[i:], show
 
 
+def _original_environment() -> dict[str, str]:
+    """The environment this process was started with. Python's own start-up
+    may add to os.environ (LC_CTYPE by locale coercion); the guest must not
+    see that, so read the block the kernel gave us."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return dict(os.environ)
+    env = {}
+    for item in raw.split(b"\0"):
+        if b"=" in item:
+            k, _, v = item.partition(b"=")
+            env[os.fsdecode(k)] = os.fsdecode(v)
+    return env
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -145,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     if not rest:
         sys.stderr.write(HELP)
         sys.exit(1)
-    env = dict(os.environ)
+    env = _original_environment()
     for var in ("QEMU_LD_PREFIX", "QEMU_STRACE", "QEMU_SET_ENV", "QEMU_UNSET_ENV"):
         env.pop(var, None)
     opts.stats_file = env.pop("PYQEMU_STATS_FILE", "")

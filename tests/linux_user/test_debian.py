@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from userhelpers import run_pyqemu
+from userhelpers import run_pyqemu, run_qemu
 
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
@@ -71,3 +71,12 @@ def test_python_hashlib(sysroot):
               timeout=900)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().split() == ["[1]", hashlib.sha256(b"x").hexdigest()]
+
+
+def test_guest_environment_is_exactly_the_callers(sysroot):
+    args = ["-U", "DROPPED", "-E", "ADDED=1", "-L", sysroot, sysroot / "usr/bin/busybox", "env"]
+    env = {"PATH": "/usr/bin", "DROPPED": "x"}
+    ours, real = run_pyqemu(args, env=env), run_qemu(args, env=env)
+    assert ours.returncode == real.returncode == 0
+    assert sorted(ours.stdout.splitlines()) == sorted(real.stdout.splitlines())
+    assert sorted(ours.stdout.splitlines()) == [b"ADDED=1", b"PATH=/usr/bin"]
