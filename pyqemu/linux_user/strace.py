@@ -18,13 +18,16 @@ def format_arg(mem, kind: str, v: int) -> str:
             return f"0x{v:x}"
         return '"' + s.decode("utf-8", "backslashreplace") + '"'
     if kind in "purw":
-        return str(v) if kind == "u" else f"0x{v:x}"
+        if kind == "u":
+            return str(v)
+        return "NULL" if v == 0 else f"0x{v:x}"
     if kind == "o":
         return f"{v & 0xFFFFFFFF:#o}"
     if kind == "m":
         return f"0{v & 0o7777:o}"
     v &= 0xFFFFFFFFFFFFFFFF
-    return str(v - (1 << 64) if v >> 63 else v)
+    v = v - (1 << 64) if v >> 63 else v
+    return "AT_FDCWD" if kind == "d" and v == -100 else str(v)
 
 
 def format_call(mem, pid: int, nr: int, name: str | None, kinds: str, args) -> str:

@@ -4,7 +4,7 @@ layout on riscv64 and x86_64 go to the host with guest pointers turned into
 host addresses (`PASSTHROUGH`); the others are translated here.
 
 Argument kinds, used both to convert arguments and to print them for
--strace: i integer, u unsigned, p guest pointer (its first byte must be
+-strace: i integer, d directory fd (AT_FDCWD), u unsigned, p guest pointer (its first byte must be
 mapped), r/w guest buffer the host reads/writes, its length the next
 argument, s guest path (looked up in the -L sysroot first), S other guest
 string, o open flags, m mode.
@@ -42,21 +42,21 @@ PASSTHROUGH = {
     23: ("dup", "dup", "i"),
     24: ("dup3", "dup3", "iii"),
     32: ("flock", "flock", "ii"),
-    33: ("mknodat", "mknodat", "isuu"),
-    34: ("mkdirat", "mkdirat", "ism"),
-    35: ("unlinkat", "unlinkat", "isi"),
+    33: ("mknodat", "mknodat", "dsuu"),
+    34: ("mkdirat", "mkdirat", "dsm"),
+    35: ("unlinkat", "unlinkat", "dsi"),
     36: ("symlinkat", "symlinkat", "Sis"),
-    37: ("linkat", "linkat", "isisi"),
+    37: ("linkat", "linkat", "dsdsi"),
     43: ("statfs", "statfs", "sp"),
     44: ("fstatfs", "fstatfs", "ip"),
     46: ("ftruncate", "ftruncate", "ii"),
     47: ("fallocate", "fallocate", "iiii"),
-    48: ("faccessat", "faccessat", "isi"),
+    48: ("faccessat", "faccessat", "dsi"),
     49: ("chdir", "chdir", "s"),
     50: ("fchdir", "fchdir", "i"),
     52: ("fchmod", "fchmod", "im"),
-    53: ("fchmodat", "fchmodat", "ismi"),
-    54: ("fchownat", "fchownat", "isiii"),
+    53: ("fchmodat", "fchmodat", "dsmi"),
+    54: ("fchownat", "fchownat", "dsiii"),
     55: ("fchown", "fchown", "iii"),
     57: ("close", "close", "i"),
     59: ("pipe2", "pipe2", "pi"),
@@ -72,7 +72,7 @@ PASSTHROUGH = {
     81: ("sync", "sync", ""),
     82: ("fsync", "fsync", "i"),
     83: ("fdatasync", "fdatasync", "i"),
-    88: ("utimensat", "utimensat", "ispi"),
+    88: ("utimensat", "utimensat", "dspi"),
     90: ("capget", "capget", "pp"),
     101: ("nanosleep", "nanosleep", "pp"),
     102: ("getitimer", "getitimer", "ip"),
@@ -140,16 +140,16 @@ PASSTHROUGH = {
     261: ("prlimit64", "prlimit64", "iipp"),
     264: ("name_to_handle_at", None, "isppi"),
     267: ("syncfs", "syncfs", "i"),
-    276: ("renameat2", "renameat2", "isisu"),
+    276: ("renameat2", "renameat2", "dsdsu"),
     278: ("getrandom", "getrandom", "wui"),
     279: ("memfd_create", "memfd_create", "Su"),
     285: ("copy_file_range", "copy_file_range", "ipipuu"),
-    291: ("statx", "statx", "isiup"),
+    291: ("statx", "statx", "dsiup"),
     434: ("pidfd_open", "pidfd_open", "iu"),
     436: ("close_range", "close_range", "uuu"),
-    439: ("faccessat2", "faccessat2", "isii"),
+    439: ("faccessat2", "faccessat2", "dsii"),
     # renameat (38) is renameat2 with no flags on the host.
-    38: ("renameat", "renameat2", "isis"),
+    38: ("renameat", "renameat2", "dsds"),
     # epoll_ctl: the event is 16 bytes on riscv64 and packed 12 on x86_64;
     # handled in SPECIAL; listed here for the name only.
 }
@@ -258,7 +258,7 @@ def pack_stat(st: os.stat_result) -> bytes:
 
 class LinuxSyscalls(Syscalls):
     # -- files -------------------------------------------------------------------
-    @syscall(56, "isom")
+    @syscall(56, "dsom")
     def sys_openat(self, t, dirfd, path, flags, mode):
         raw = self.mem.read_cstr(path)
         special = self.proc.proc_file(raw)
@@ -267,7 +267,7 @@ class LinuxSyscalls(Syscalls):
         return self.blocking(hostcall, "openat", s32(dirfd), self.proc.resolve_path(raw),
                              s32(flags), mode & 0o7777)
 
-    @syscall(79, "isp")
+    @syscall(79, "dsp")
     def sys_newfstatat(self, t, dirfd, path, buf, flags=0):
         raw = self.mem.read_cstr(path) if path else b""
         dirfd = s32(dirfd)
@@ -284,7 +284,7 @@ class LinuxSyscalls(Syscalls):
             return -e.errno
         self.mem.write_bytes(buf, pack_stat(st))
         return 0
-    sys_newfstatat.kinds = "ispi"
+    sys_newfstatat.kinds = "dspi"
 
     @syscall(80, "ip")
     def sys_fstat(self, t, fd, buf):
@@ -295,7 +295,7 @@ class LinuxSyscalls(Syscalls):
         self.mem.write_bytes(buf, pack_stat(st))
         return 0
 
-    @syscall(78, "ispu")
+    @syscall(78, "dspu")
     def sys_readlinkat(self, t, dirfd, path, buf, size):
         raw = self.mem.read_cstr(path)
         if raw in (b"/proc/self/exe", f"/proc/{os.getpid()}/exe".encode()):
