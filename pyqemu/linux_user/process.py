@@ -50,7 +50,6 @@ class Options:
     log_items: str = ""
     log_file: str = ""
     argv0: str | None = None
-    strace_file: object = None
     stats_file: str = ""          # PYQEMU_STATS_FILE: instruction count at exit
 
     def emulator_args(self) -> list[str]:
@@ -115,7 +114,6 @@ class Process:
         self.exe_host_path = ""
         self.auxv_bytes = b""
         self.sigtramp = 0
-        self.exit_code = 0
         self.strace_out = sys.stderr
 
     def cpus(self):
@@ -351,7 +349,10 @@ class Process:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         except (ValueError, OSError):
             pass
-        signal.signal(signo, signal.SIG_DFL)
+        try:
+            signal.signal(signo, signal.SIG_DFL)
+        except ValueError:
+            pass      # not the main thread: the host disposition is already the default
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signo])
         os.kill(os.getpid(), signo)
         os._exit(128 + signo)
@@ -730,7 +731,6 @@ class Process:
             last = not self.threads
         if last:
             self.exit_group(code)
-        self.last_exit_code = code
 
     def exit_group(self, code):
         if self.opts.stats_file:

@@ -201,3 +201,9 @@ def test_pthread_kill_reaches_a_blocked_thread(static_prog):
     ours, real = both([static_prog("tkill")])
     assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
     assert ours.stdout == b"hits=1 in worker=1\njoined\n"
+
+
+def test_uncaught_fault_in_a_thread_kills_the_process(static_prog):
+    ours, real = both([static_prog("thrsegv")])
+    assert ours.returncode == real.returncode == -signal.SIGSEGV
+    assert ours.stdout == real.stdout == b""
