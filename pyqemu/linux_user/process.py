@@ -354,7 +354,9 @@ class Process:
         except ValueError:
             pass      # not the main thread: the host disposition is already the default
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signo])
-        os.kill(os.getpid(), signo)
+        # Directed at this very thread, so it is taken before the call returns
+        # (a process-wide kill could land on another thread after os._exit).
+        signal.pthread_kill(threading.get_ident(), signo)
         os._exit(128 + signo)
 
     def setup_frame(self, t: GuestThread, info: S.SigInfo, act: S.SigAction) -> None:
