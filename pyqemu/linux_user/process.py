@@ -275,11 +275,14 @@ class Process:
         cpu.pc = (cpu.pc + 4) & MASK64
 
     def _restartable(self, t) -> bool:
+        """An interrupted call restarts (Linux's -ERESTARTSYS) unless a guest
+        handler without SA_RESTART is about to run; an interruption with no
+        handler to run (our own thread kick, an ignored signal) is invisible."""
         for info in t.pending + self.pending:
             if not (t.sigmask & S.bit(info.signo)):
                 act = self.actions[info.signo]
-                return bool(act.flags & S.SA_RESTART) and act.handler > 1
-        return False
+                return bool(act.flags & S.SA_RESTART) or act.handler <= S.SIG_IGN
+        return True
 
     # -- signals -------------------------------------------------------------------------------
     def _host_handler(self, signo, frame):
