@@ -95,7 +95,8 @@ def parse(argv: list[str]):
         elif name == "version":
             show = "version"
         elif name == "L":
-            opts.sysroot = val.rstrip("/")
+            # Absolute, so it still holds after the guest changes directory.
+            opts.sysroot = os.path.abspath(val) if val else ""
         elif name == "s":
             opts.stack_size = parse_size(val)
         elif name == "cpu":
