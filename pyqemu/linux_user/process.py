@@ -264,6 +264,8 @@ class Process:
             self.strace_out.write(line + "\n" if nr in (93, 94) else line)
             self.strace_out.flush()
         res = self.sys.call(t, nr, args)
+        if res == -errno.ENOSYS and cpu.log is not None and cpu.log.enabled("unimp"):
+            cpu.log.write(f"Unsupported syscall: {nr}\n")
         if self.opts.strace:
             self.strace_out.write("\n" if res is _NO_RESULT else format_result(name, res) + "\n")
             self.strace_out.flush()
@@ -325,6 +327,8 @@ class Process:
     def sync_signal(self, t: GuestThread, trap: GuestTrap) -> None:
         cause = trap.cause
         cpu = t.cpu
+        if cpu.log is not None and cpu.log.enabled("int"):
+            cpu.log.write(f"exception cause {int(cause)} at pc 0x{cpu.pc:x}, tval 0x{trap.tval:x}\n")
         if cause in (Cause.LOAD_PAGE_FAULT, Cause.STORE_PAGE_FAULT, Cause.INSN_PAGE_FAULT):
             mapped = self.mem.page_prot(trap.tval) & MAPPED
             info = S.SigInfo(S.SIGSEGV, S.SEGV_ACCERR if mapped else S.SEGV_MAPERR, trap.tval)

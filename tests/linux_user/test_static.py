@@ -169,6 +169,10 @@ def test_log_options(static_prog, tmp_path):
     assert r.returncode == 0
     text = log.read_text()
     assert "IN:" in text and "Trace" in text
+    r = run_pyqemu(["-d", "unimp,int", static_prog("syscalls")])
+    assert b"Unsupported syscall: 4000" in r.stderr
+    r = run_pyqemu(["-d", "int", static_prog("sigsegv")])
+    assert b"exception cause 15" in r.stderr          # the store page fault
     bad = run_pyqemu(["-d", "nonsense", static_prog("hello")])
     assert bad.returncode == 1 and b"nonsense" in bad.stderr
 
