@@ -153,6 +153,11 @@ class UserCPU(RISCVCPU):
             raise EndBlock()
         return va
 
+    def take_trap(self, cause: int, tval: int, interrupt: bool = False) -> None:
+        """There is no trap vector in user mode: the process's run loop turns
+        ECALL_U into a system call and every other cause into a signal."""
+        raise GuestTrap(cause, tval)
+
     def invalidate_range(self, start: int, end: int) -> None:
         """Mappings changed in [start, end): forget TLB entries and code there."""
         self.flush_tlb()
