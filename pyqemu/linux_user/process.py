@@ -261,12 +261,12 @@ class Process:
             name, kinds = self.sys.name_of(nr)
             line = format_call(self.mem, os.getpid(), nr, name, kinds, args)
             # exit and exit_group never return: their line ends here, as QEMU's.
-            self.strace_out.write(line + "\n" if nr in (93, 94) else line)
+            self.strace_out.write(line + "\n" if nr in (93, 94) or name is None else line)
             self.strace_out.flush()
         res = self.sys.call(t, nr, args)
         if res == -errno.ENOSYS and cpu.log is not None and cpu.log.enabled("unimp"):
             cpu.log.write(f"Unsupported syscall: {nr}\n")
-        if self.opts.strace:
+        if self.opts.strace and name is not None:
             self.strace_out.write("\n" if res is _NO_RESULT else format_result(name, res) + "\n")
             self.strace_out.flush()
         if res is _NO_RESULT:

@@ -211,3 +211,10 @@ def test_uncaught_fault_in_a_thread_kills_the_process(static_prog):
     ours, real = both([static_prog("thrsegv")])
     assert ours.returncode == real.returncode == -signal.SIGSEGV
     assert ours.stdout == real.stdout == b""
+
+
+def test_strace_shows_unknown_syscalls_as_qemu(static_prog):
+    ours, real = both(["-strace", static_prog("syscalls")])
+    assert ours.returncode == real.returncode == 0
+    assert re.search(rb"\n\d+ Unknown syscall 4000\n", ours.stderr)
+    assert re.search(rb"\n\d+ Unknown syscall 4000\n", real.stderr)
