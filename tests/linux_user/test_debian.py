@@ -80,3 +80,13 @@ def test_guest_environment_is_exactly_the_callers(sysroot):
     assert ours.returncode == real.returncode == 0
     assert sorted(ours.stdout.splitlines()) == sorted(real.stdout.splitlines())
     assert sorted(ours.stdout.splitlines()) == [b"ADDED=1", b"PATH=/usr/bin"]
+
+
+def test_execve_of_a_script_follows_its_interpreter(sysroot, tmp_path):
+    script = tmp_path / "greet.sh"
+    script.write_text('#!/bin/sh\necho "script: $0 $*"; busybox uname -m\n')
+    script.chmod(0o755)
+    # /bin/sh resolves in the sysroot (busybox), so the interpreter runs emulated too.
+    r = guest(sysroot, sysroot / "usr/bin/busybox", "sh", "-c", f"{script} a b; echo rc=$?")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [f"script: {script} a b", "riscv64", "rc=0"]
