@@ -9,7 +9,8 @@
 # own Debian sources. Packages are unpacked with dpkg-deb -x; python's
 # standard library is byte-compiled afterwards (dpkg-deb leaves no .pyc,
 # and without them every import compiles from source in the guest).
-# Re-running with everything in place does nothing.
+# Re-running with everything in place does nothing. PYQEMU_RISCV64 names
+# the emulator command used when qemu-riscv64 is not installed.
 set -eu
 
 DEST=${1:-"$HOME/.cache/pyqemu/sysroot"}
@@ -74,7 +75,7 @@ for py in "$DEST"/usr/lib/python3.*; do
     if command -v qemu-riscv64 >/dev/null 2>&1; then
         run="qemu-riscv64 -L $DEST"
     else
-        run="pyqemu-riscv64 -L $DEST"
+        run="${PYQEMU_RISCV64:-pyqemu-riscv64} -L $DEST"
     fi
     # shellcheck disable=SC2086
     # (host path to write into, -d for the path the guest sees)

@@ -9,6 +9,7 @@ import hashlib
 import shutil
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,8 +64,9 @@ def sysroot() -> Path:
     """The Debian trixie riscv64 sysroot (built once, then cached)."""
     done = SYSROOT / ".complete"
     if not done.exists() or not done.read_text().startswith("v2 "):
+        env = dict(os.environ, PYQEMU_RISCV64=f"{sys.executable} -m pyqemu.cli.user")
         r = subprocess.run(["sh", str(REPO / "scripts" / "sysroot" / "build.sh"), str(SYSROOT)],
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=600, env=env)
         if r.returncode != 0:
             pytest.skip(f"sysroot could not be built: {r.stderr.strip().splitlines()[-1:]}")
     return SYSROOT
