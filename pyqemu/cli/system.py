@@ -260,8 +260,11 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
         _daemonize()
     if pidfile:
         try:
-            with open(pidfile, "w") as f:
+            # Whole or absent, never empty: written aside, then renamed.
+            tmp = f"{pidfile}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
                 f.write(f"{os.getpid()}\n")
+            os.replace(tmp, pidfile)
         except OSError as e:
             raise UsageError(f"Could not open PID file '{pidfile}': {e.strerror}") from None
     try:
