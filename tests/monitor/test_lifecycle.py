@@ -5,13 +5,16 @@ qemu-system-riscv64 where both can run the same flow."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
+import subprocess
 import time
 
 import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
-from conftest import QEMU, RawQMP
+from conftest import PYQEMU, QEMU, RawQMP
 
 
 async def _client(path: str) -> QMPClient:
@@ -201,3 +204,58 @@ def test_pidfile_and_wait_on(guests, launch, tmp_path):
     emu.proc.send_signal(signal.SIGTERM)
     assert emu.wait() == 0
     assert not pidfile.exists()
+
+
+def test_daemonize_with_qmp_on_tcp(guests, tmp_path):
+    """-daemonize returns at once (status 0); the daemon serves QMP on TCP
+    and writes its own pid, removed when it quits."""
+    import socket as _socket
+    with _socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pidfile = tmp_path / "daemon.pid"
+    r = subprocess.run([PYQEMU, "-M", "virt", "-bios", "none", "-display", "none", "-serial",
+                        "null", "-kernel", str(guests["loop"]), "-daemonize", "-pidfile",
+                        str(pidfile), "-qmp", f"tcp:127.0.0.1:{port},server=on,wait=off"],
+                       capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0
+    deadline = time.monotonic() + 15
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+
+    async def go():
+        c = QMPClient("daemon")
+        for _ in range(100):
+            try:
+                await c.connect(("127.0.0.1", port))
+                break
+            except Exception:          # not listening yet
+                await asyncio.sleep(0.05)
+        assert (await c.execute("query-status"))["status"] == "running"
+        await c.execute("quit")
+        try:
+            await c.disconnect()
+        except EOFError:
+            pass
+    asyncio.run(go())
+    while pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pidfile.exists()
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.05)
+
+
+def test_qmp_on_stdio(guests):
+    r = subprocess.run([PYQEMU, "-M", "virt", "-bios", "none", "-kernel", str(guests["loop"]),
+                        "-S", "-qmp", "stdio"], input=b'{"execute":"qmp_capabilities"}\n'
+                       b'{"execute":"query-status","id":"s"}\n{"execute":"quit"}\n',
+                       capture_output=True, timeout=30)
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert "QMP" in lines[0]
+    assert lines[2] == {"return": {"status": "prelaunch", "singlestep": False, "running": False},
+                        "id": "s"}
+    assert lines[4]["event"] == "SHUTDOWN"
+    assert r.returncode == 0
