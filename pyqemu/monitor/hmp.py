@@ -13,7 +13,7 @@ import re
 import shlex
 
 from .. import QEMU_COMPAT_VERSION, __version__
-from ..system.runstate import RunState, ShutdownCause
+from ..system.runstate import RunState
 from .errors import QMPError
 from .memory import MemoryAccessError, read_physical, read_virtual
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 
 from .. import QEMU_COMPAT_VERSION
 from ..chardev.socket import LoopChardev
@@ -24,7 +23,7 @@ from .qmp import EventHub, QMPSession
 class QMPFrontend:
     """A QMP monitor on a loop chardev: one session per connection."""
 
-    def __init__(self, host: "MonitorHost", pretty: bool = False):
+    def __init__(self, host: "MonitorHost"):
         self.host = host
         self.session: QMPSession | None = None
 
@@ -137,7 +136,6 @@ class MonitorHost:
     # -- stdio monitors -------------------------------------------------------------------
     def _attach_stdio(self, chardev: StdioChardev, mode: str) -> None:
         loop = self.loop
-        out_fd = chardev._out
 
         def send(data: bytes) -> None:
             # Guest output and monitor output share the terminal: the
@@ -167,7 +165,6 @@ class MonitorHost:
             else:
                 loop.call_soon_threadsafe(session.prompt)
 
-        del out_fd
         chardev.attach_monitor(sink, on_focus if mode == "readline" else None)
 
     # -- running -------------------------------------------------------------------------------
@@ -212,10 +209,3 @@ class MonitorHost:
         code = await loop.run_in_executor(None, self.machine.finish)
         return code
 
-
-def run_in_thread_loop():
-    """A private loop on a daemon thread (for the Python API); returns it."""
-    loop = asyncio.new_event_loop()
-    t = threading.Thread(target=loop.run_forever, name="monitor-loop", daemon=True)
-    t.start()
-    return loop

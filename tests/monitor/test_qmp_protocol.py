@@ -4,7 +4,6 @@ same exchange is observable: greeting, negotiation, errors, bad input."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 
 import pytest
