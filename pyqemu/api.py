@@ -186,7 +186,8 @@ class Machine:
         self._loop = loop
         hub = EventHub(loop)
         hub.listeners.append(self._on_event)
-        self._dispatcher = Dispatcher(self._vm, hub, chardev_info=self._registry.info)
+        self._dispatcher = Dispatcher(self._vm, hub, chardev_info=self._registry.info,
+                                      chardevs=self._registry)
         self._vm.runstate.set_emitter(hub.emit)
         self._session = QMPSession(lambda data: None, self._dispatcher, hub)
         self._session.negotiated = True

@@ -28,8 +28,9 @@ class Dispatcher:
     """The commands of one machine. `chardevs` lists (label, filename, open)
     providers for query-chardev; `hmp` runs human-monitor-command."""
 
-    def __init__(self, machine, hub, chardev_info=None):
+    def __init__(self, machine, hub, chardev_info=None, chardevs=None):
         self.machine = machine
+        self.chardevs = chardevs if chardevs is not None else {}
         self.hub = hub
         self.chardev_info = chardev_info or (lambda: [])
         self.block_nodes: dict = {}
@@ -175,6 +176,40 @@ class Dispatcher:
             self._cpu(cpu_index)
             self.hmp.cpu_index = cpu_index
         return await self.hmp.execute(command_line)
+
+    # -- ring buffers (char.json) -------------------------------------------------------
+    def _ringbuf(self, device: str):
+        from ..chardev.ringbuf import RingbufChardev
+        c = self.chardevs.get(device)
+        if c is None:
+            raise QMPError("GenericError", f"Device '{device}' not found")
+        if not isinstance(c, RingbufChardev):
+            raise QMPError("GenericError", f"{device} is not a ringbuf device")
+        return c
+
+    async def qmp_ringbuf_write(self, device, data, format="utf8"):
+        import base64
+        import binascii
+        c = self._ringbuf(device)
+        if format == "base64":
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except binascii.Error:
+                raise QMPError("GenericError", "Invalid base64 data") from None
+        else:
+            raw = data.encode()
+        c.write(raw)
+        return {}
+
+    async def qmp_ringbuf_read(self, device, size, format="utf8"):
+        import base64
+        if size < 0:
+            raise QMPError("GenericError", "size must be greater than zero")
+        data = self._ringbuf(device).read(size)
+        if format == "base64":
+            return base64.b64encode(data).decode()
+        # QEMU replaces bytes that are not UTF-8 (and NULs) with U+FFFD.
+        return data.decode("utf-8", "replace").replace("\0", "\ufffd")
 
     # -- QOM -----------------------------------------------------------------------------------
     async def qmp_qom_list(self, path):

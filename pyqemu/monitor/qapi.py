@@ -73,6 +73,10 @@ S.command("pmemsave", {"val": "int", "size": "int", "filename": "str"})
 S.command("qom-list", {"path": "str"}, returns="[ObjectPropertyInfo]")
 S.command("qom-get", {"path": "str", "property": "str"}, returns="any")
 S.command("inject-nmi")
+S.enum("DataFormat", ["utf8", "base64"])                              # char.json
+S.command("ringbuf-write", {"device": "str", "data": "str", "*format": "DataFormat"})
+S.command("ringbuf-read", {"device": "str", "size": "int", "*format": "DataFormat"},
+          returns="str")
 
 # -- events --------------------------------------------------------------------------
 S.event("SHUTDOWN", {"guest": "bool", "reason": "ShutdownCause"})

@@ -122,7 +122,8 @@ class MonitorHost:
         self.hub = EventHub()
         self.chardevs = chardevs if chardevs is not None else {}
         info = getattr(self.chardevs, "info", None)
-        self.dispatcher = Dispatcher(machine, self.hub, chardev_info=info or (lambda: []))
+        self.dispatcher = Dispatcher(machine, self.hub, chardev_info=info or (lambda: []),
+                                     chardevs=self.chardevs)
         machine.runstate.set_emitter(self.hub.emit)
         self._monitors: list[tuple[object, str]] = []
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -43,6 +43,19 @@ GUESTS = {
         sw t1, 0(t0)
     1:  j 1b
     """,
+    # says "hi" on the UART, then loops
+    "loop_hi": """
+        .globl _start
+    _start:
+        li t0, 0x10000000
+        li t1, 'h'
+        sb t1, 0(t0)
+        li t1, 'i'
+        sb t1, 0(t0)
+        li t1, '\\n'
+        sb t1, 0(t0)
+    1:  j 1b
+    """,
     # waits ~0.3 s of its own time (spinning), then powers off
     "late_poweroff": """
         .globl _start
