@@ -338,15 +338,15 @@ class HMP:
         return await self._dump(fmt, arg, physical=True)
 
     def _parse_fmt(self, fmt: str):
-        m = re.fullmatch(r"(\d*)([xduoctai]?)([bhwg]?)([xduoctai]?)", fmt)
+        m = re.fullmatch(r"(\d*)([xduoci]?)([bhwg]?)([xduoci]?)", fmt)
         if m is None:
-            raise HMPError(f"invalid char in format: '{fmt[-1:]}'")
+            bad = next((ch for ch in fmt if ch not in "0123456789xduocibhwg"), fmt[-1:])
+            raise HMPError(f"invalid char in format: '{bad}'\n"
+                           "Try \"help x\" for more information")
         count = int(m.group(1)) if m.group(1) else 1
         letter = m.group(2) or m.group(4) or self._last_fmt
         size = {"b": 1, "h": 2, "w": 4, "g": 8}.get(m.group(3))
-        if letter == "c":
-            size = 1
-        elif size is None:
+        if size is None:
             size = self._last_size
         self._last_fmt, self._last_size, self._last_count = letter, size, count
         return count, letter, size
@@ -375,6 +375,8 @@ class HMP:
         width = 16 if physical or cpu.xlen == 64 else 8
         out = []
         total = count * size
+        if letter == "c":
+            size = 1        # QEMU: the units' bytes, one character each
         pos = 0
         while pos < total:
             line = f"{addr + pos:0{width}x}:"
@@ -397,7 +399,8 @@ class HMP:
         if letter == "x":
             return f"0x{v:0{bits // 4}x}"
         if letter == "o":
-            return "0" + f"{v:o}".rjust((bits + 2) // 3)
+            # C's "%#*o": a leading 0 unless the value is 0, right-aligned
+            return (f"0{v:o}" if v else "0").rjust((bits + 2) // 3)
         if letter in ("d", "i"):
             if v >> (bits - 1):
                 v -= 1 << bits
