@@ -253,6 +253,10 @@ class Machine:
     def close(self) -> None:
         """End the machine and its threads."""
         self._vm.finish()
+        for backend in list(self._dispatcher.block_nodes.values()):
+            backend.flush()
+            backend.close()
+        self._dispatcher.block_nodes.clear()
         for c in self._registry.values():
             c.close()
         if self._loop is not None:

@@ -181,6 +181,15 @@ class MonitorHost:
                 t.cancel()
             if pending:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            # Disks are flushed and unlocked on every way out (quit, signal,
+            # guest power-off).
+            for backend in list(self.dispatcher.block_nodes.values()):
+                try:
+                    backend.flush()
+                    backend.close()
+                except Exception as e:      # report, but keep shutting down
+                    os.write(2, f"flushing {backend.filename}: {e}\n".encode())
+            self.dispatcher.block_nodes.clear()
             for c in self.chardevs.values():
                 c.close()
             self.hub.loop = None

@@ -39,3 +39,22 @@ def test_blockdev_life_cycle(guests, launch, tmp_path):
                           text=True, check=True).stdout
     assert '"virtual-size": 2097152' in info
     assert c.command("blockdev-del", **{"node-name": "disk0"})["error"]["class"] == "GenericError"
+
+
+def test_sigterm_flushes_and_unlocks_added_nodes(guests, launch, tmp_path):
+    import signal
+    img = tmp_path / "d.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(img), "1M"], check=True)
+    emu = launch(guests["loop"])
+    c = RawQMP(emu.qmp_path)
+    c.recv()
+    c.command("qmp_capabilities")
+    assert c.command("blockdev-add", **{"driver": "qcow2", "node-name": "d",
+                                        "file": {"driver": "file", "filename": str(img)}}) \
+        == {"return": {}}
+    emu.proc.send_signal(signal.SIGTERM)
+    assert emu.wait() == 0
+    r = subprocess.run(["qemu-img", "check", str(img)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["qemu-io", "-c", "write 0 512", str(img)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
