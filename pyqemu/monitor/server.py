@@ -205,15 +205,21 @@ class MonitorHost:
                 self._attach_stdio(chardev, mode)
             elif isinstance(chardev, LoopChardev):
                 chardev.frontend = QMPFrontend(self) if mode == "control" else HMPFrontend(self)
-        for c in self.chardevs.values():
-            if isinstance(c, LoopChardev):
-                await c.wait_connected()
         exit_now = asyncio.Event()
         self.machine.exit_listeners.append(lambda: loop.call_soon_threadsafe(exit_now.set))
         if self.machine.exit_requested.is_set():
             exit_now.set()
-        self.machine.start_vcpus(paused=start_paused)
-        await exit_now.wait()
+        # wait=on servers: nothing runs before their first client; a signal
+        # (or quit) while waiting still ends the process.
+        waits = [loop.create_task(c.wait_connected()) for c in self.chardevs.values()
+                 if isinstance(c, LoopChardev)]
+        exit_task = loop.create_task(exit_now.wait())
+        if waits:
+            await asyncio.wait([exit_task, loop.create_task(asyncio.wait(waits))],
+                               return_when=asyncio.FIRST_COMPLETED)
+        if not exit_now.is_set():
+            self.machine.start_vcpus(paused=start_paused)
+        await exit_task
         # Let the answers and events already queued (SHUTDOWN) reach clients.
         await asyncio.sleep(0.05)
         code = await loop.run_in_executor(None, self.machine.finish)

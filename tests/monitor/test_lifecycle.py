@@ -259,3 +259,13 @@ def test_qmp_on_stdio(guests):
                         "id": "s"}
     assert lines[4]["event"] == "SHUTDOWN"
     assert r.returncode == 0
+
+
+def test_signal_while_waiting_for_the_first_client(guests, launch, tmp_path):
+    sock = str(tmp_path / "never.sock")
+    emu = launch(guests["loop"], "-qmp", f"unix:{sock},server=on,wait=on", qmp=False)
+    deadline = time.monotonic() + 15
+    while not os.path.exists(sock) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    emu.proc.send_signal(signal.SIGTERM)
+    assert emu.wait() == 0
