@@ -257,19 +257,26 @@ class HMP:
         return ""
 
     async def log(self, arg: str) -> str:
-        from ..system.log import CATEGORIES
+        from ..system.log import CATEGORIES, Log
         if not arg:
             raise HMPError("Parameter 'items' is missing")
-        if arg == "none":
-            return ""
-        bad = [i for i in arg.split(",") if i not in CATEGORIES]
-        if bad:
+        items = set() if arg == "none" else set(arg.split(","))
+        if items - set(CATEGORIES):
             return "Log items (comma separated):\n" + "".join(
                 f"{k:<12} {v}\n" for k, v in CATEGORIES.items())
-        log = self.machine.cfg.log
-        if log is None:
-            raise HMPError("logging needs -d or -D at startup in pyqemu")
-        log.mask.update(arg.split(","))
+        machine = self.machine
+
+        def apply():
+            # Like -d at startup: to stderr (or the -D file); harts and the
+            # run loop look at the log on every block.
+            log = machine.cfg.log
+            if log is None:
+                log = machine.cfg.log = Log(None, None)
+            log.mask = set(items)
+            for h in machine.harts:
+                h.log = log
+            machine.runner.log = log
+        await self._vcpu(apply)
         return ""
 
     async def gdbserver(self, arg: str) -> str:

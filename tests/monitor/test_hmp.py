@@ -167,3 +167,18 @@ def test_info_registers_layout_matches_qemu(guests, launch):
     assert len(want) == 16 + len(common)
     assert mine[:2] == ["", "CPU#0"]
     assert [line for line in mine if line in want] == want
+
+
+def test_log_switched_on_at_run_time(guests, launch):
+    emu = launch(guests["loop"], "-S")
+    c = _session(emu.qmp_path)
+    assert _hmp(c, "log bogus").startswith("Log items (comma separated):")
+    assert _hmp(c, "log in_asm") == ""
+    _hmp(c, "cont")
+    time.sleep(0.3)
+    _hmp(c, "log none")
+    c.command("quit")
+    assert emu.wait() == 0
+    err = emu.proc.stderr.read().decode()
+    assert "IN: \n0x0000000000001000:  00000297" in err
+    assert "0x0000000080000000:" in err

@@ -126,9 +126,11 @@ class TCGRunner:
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
         clock, events, harts = self.clock, self.events, self.harts
-        trace = self.log is not None and (self.log.enabled("exec") or self.log.enabled("cpu"))
         try:
             while not self.stopped:
+                # The monitor's `log` may change the log between slices.
+                log = self.log
+                trace = log is not None and (log.enabled("exec") or log.enabled("cpu"))
                 if events.pending:
                     events.run_pending()
                     if self.stopped:
