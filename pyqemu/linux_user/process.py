@@ -226,14 +226,13 @@ class Process:
     def run(self, t: GuestThread) -> None:
         """The loop of one guest thread; returns when the thread exits."""
         cpu = t.cpu
-        cache = cpu.tb_cache
         log = cpu.log
         trace = log is not None and (log.enabled("exec") or log.enabled("cpu"))
         try:
             while True:
                 try:
                     for _ in range(256):
-                        tb = cache.get((cpu.pc, cpu.flags))
+                        tb = cpu.tb_cur.get(cpu.pc)
                         if tb is None:
                             tb = cpu.lookup_tb()
                         if trace:

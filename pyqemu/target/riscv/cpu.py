@@ -89,8 +89,13 @@ class RISCVCPU:
         self.waiting = False
         self.cur_insn = 0
         self.tlbs: dict[tuple, tuple[dict, dict]] = {}
+        # Translated blocks: one dictionary pc -> block per set of translation
+        # flags, so the per-block lookup hashes an int, not a tuple; `tb_cur`
+        # is the dictionary for the current flags. code_pages maps a physical
+        # page to the (flags, pc) of the blocks made from it.
+        self.tb_caches: dict[int, dict[int, object]] = {}
+        self.tb_cur: dict[int, object] = {}
         self.code_pages: dict[int, set] = {}
-        self.tb_cache: dict[tuple, object] = {}
         self._fetch_page = None
         self._update_mmu_state()
 
@@ -106,7 +111,7 @@ class RISCVCPU:
         self.data_priv = priv
         # Translation flags: cached here because every privilege or mstatus
         # change passes through this method, and the block lookup needs them.
-        self.flags = self.tb_flags()
+        self._set_flags()
         key = (priv, bool(self.mstatus & C.SUM), bool(self.mstatus & C.MXR))
         pair = self.tlbs.get(key)
         if pair is None:
@@ -122,12 +127,20 @@ class RISCVCPU:
 
     def flush_translations(self) -> None:
         """Drop every translated block (fence.i, satp, sfence.vma, triggers)."""
-        self.tb_cache.clear()
+        for cache in self.tb_caches.values():
+            cache.clear()           # cleared in place: tb_cur stays the live one
         self.code_pages.clear()
+
+    def _set_flags(self) -> None:
+        flags = self.flags = self.tb_flags()
+        cur = self.tb_caches.get(flags)
+        if cur is None:
+            cur = self.tb_caches[flags] = {}
+        self.tb_cur = cur
 
     def set_fs_dirty(self) -> None:
         self.mstatus |= C.FS
-        self.flags = self.tb_flags()
+        self._set_flags()
 
     # -- CSR side effects ---------------------------------------------------------
     def read_mstatus(self) -> int:
@@ -366,10 +379,10 @@ class RISCVCPU:
 
     # -- translated code -----------------------------------------------------------------------
     def lookup_tb(self):
-        key = (self.pc, self.flags)
-        tb = self.tb_cache.get(key)
+        key = (self.flags, self.pc)
+        tb = self.tb_cur.get(self.pc)
         if tb is None:
-            tb = self.translator.translate(self, self.pc, key[1])
+            tb = self.translator.translate(self, self.pc, self.flags)
             self.backend.compile(tb)
             pages = self.code_pages
             for ppn in tb.phys_pages:
@@ -380,15 +393,15 @@ class RISCVCPU:
                     for _r, w in self.tlbs.values():
                         w.clear()
                 pages[ppn].add(key)
-            self.tb_cache[key] = tb
+            self.tb_cur[self.pc] = tb
             if self.log and self.log.enabled("in_asm"):
                 self.log.in_asm(self, tb)
         return tb
 
     def _invalidate_code_page(self, ppn: int) -> None:
-        keys = self.code_pages.pop(ppn, ())
-        for k in keys:
-            self.tb_cache.pop(k, None)
+        caches = self.tb_caches
+        for flags, pc in self.code_pages.pop(ppn, ()):
+            caches[flags].pop(pc, None)
 
     # -- traps --------------------------------------------------------------------------------
     def take_trap(self, cause: int, tval: int, interrupt: bool = False) -> None:
@@ -485,7 +498,6 @@ class RISCVCPU:
     def run_slice(self, max_tbs: int, events) -> None:
         """Run up to max_tbs translation blocks; return early when the hart
         waits for an interrupt or another thread posted work."""
-        cache = self.tb_cache
         for _ in range(max_tbs):
             if self.mip & self.mie:
                 if self.waiting:
@@ -496,7 +508,7 @@ class RISCVCPU:
             elif self.waiting:
                 return
             try:
-                tb = cache.get((self.pc, self.flags))
+                tb = self.tb_cur.get(self.pc)
                 if tb is None:
                     tb = self.lookup_tb()
                 tb.code(self)
