@@ -22,7 +22,7 @@ from .qapi import SCHEMA
 
 NOT_NEGOTIATED = "Expecting capabilities negotiation with 'qmp_capabilities'"
 ALREADY_NEGOTIATED = "Capabilities negotiation is already complete, command ignored"
-_REQUEST_KEYS = ("execute", "exec-oob", "arguments", "id", "control")
+_REQUEST_KEYS = ("execute", "exec-oob", "arguments", "id")
 
 
 def greeting() -> dict:
@@ -147,7 +147,7 @@ class QMPSession:
                 raise QMPError("GenericError", f"QMP input member '{key}' is unexpected")
         oob = "exec-oob" in request
         if oob and "execute" in request:
-            raise QMPError("GenericError", "QMP input member 'execute' is unexpected")
+            raise QMPError("GenericError", "QMP input member 'execute' clashes with 'exec-oob'")
         name = request.get("exec-oob" if oob else "execute")
         if name is None:
             raise QMPError("GenericError", "QMP input lacks member 'execute'")
@@ -163,15 +163,15 @@ class QMPSession:
                 raise QMPError("GenericError", "QMP input member 'exec-oob' is unexpected")
             if cmd is not None and not cmd.allow_oob:
                 raise QMPError("GenericError", f"The command {name} does not support OOB")
-        if not self.negotiated:
-            if name != "qmp_capabilities":
-                raise QMPError("CommandNotFound", NOT_NEGOTIATED)
-        elif name == "qmp_capabilities":
-            raise QMPError("CommandNotFound", ALREADY_NEGOTIATED)
+        if not self.negotiated and name != "qmp_capabilities":
+            raise QMPError("CommandNotFound", NOT_NEGOTIATED)
         if cmd is None:
             raise QMPError("CommandNotFound", f"The command {name} has not been found")
         SCHEMA.check_arguments(cmd, args)
         if name == "qmp_capabilities":
+            # QEMU checks the arguments first, then whether it is too late.
+            if self.negotiated:
+                raise QMPError("CommandNotFound", ALREADY_NEGOTIATED)
             enable = args.get("enable", [])
             self.oob = "oob" in enable
             self.negotiated = True

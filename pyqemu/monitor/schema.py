@@ -120,8 +120,12 @@ class Schema:
         if type_.startswith("["):
             if not isinstance(value, list):
                 wrong("array")
+            element = type_[1:-1]
             for i, item in enumerate(value):
-                self.check_value(type_[1:-1], item, f"{path}[{i}]")
+                # QEMU 7.2 names a bad enum value in a list 'null' (its list
+                # visitor has no name for elements); other errors say path[i].
+                name = "null" if isinstance(self.types.get(element), Enum) else f"{path}[{i}]"
+                self.check_value(element, item, name)
             return
         if type_ in BUILTINS:
             jt = BUILTINS[type_]

@@ -175,3 +175,25 @@ def test_qmp_shell_works(guests, launch):
                        capture_output=True, text=True, timeout=30)
     assert '"status": "prelaunch"' in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0
+
+
+def _oob_exchange(path: str) -> list[dict]:
+    c = RawQMP(path)
+    c.recv()
+    out = []
+    for msg in (b'{"exec-oob": "query-status", "id": 1}',
+                b'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}',
+                b'{"exec-oob": "query-status", "id": 2}',
+                b'{"exec-oob": "query-status", "execute": "query-status", "id": 3}',
+                b'{"execute": "qmp_capabilities", "arguments": {"enable": ["bogus"]}}',
+                b'{"execute": "query-status", "control": {}, "id": 4}'):
+        c.send(msg)
+        out.append(c.recv_reply())
+    c.close()
+    return out
+
+
+def test_oob_capability_matches_qemu(guests, launch):
+    ours = _oob_exchange(launch(guests["loop"], "-S").qmp_path)
+    theirs = _oob_exchange(launch(guests["loop"], "-S", binary=QEMU).qmp_path)
+    assert ours == theirs
