@@ -76,13 +76,28 @@ class ChardevRegistry(dict):
         return chardev
 
     def info(self) -> list[tuple[str, str, bool]]:
+        """(label, filename, frontend-open) as QEMU's query-chardev: the
+        filename is the backend's kind ("file", "ringbuf", "null", "stdio")
+        or its address, "disconnected:" while a socket has no peer;
+        frontend-open says a device or monitor is attached."""
         out = []
         for label, c in self.items():
-            filename = getattr(c, "filename", None) or ("stdio" if isinstance(c, StdioChardev)
-                                                        else "null")
-            if isinstance(c, FileChardev):
-                filename = f"file:{c.path}"
-            out.append((label, filename, bool(getattr(c, "is_open", True))))
+            if isinstance(c, SocketChardev):
+                filename = ("" if c.is_open else "disconnected:") + c.filename
+            elif isinstance(c, FileChardev):
+                filename = "file"
+            elif isinstance(c, RingbufChardev):
+                filename = "ringbuf"
+            elif isinstance(c, StdioChardev):
+                filename = "stdio"
+            elif isinstance(c, PtyChardev):
+                filename = c.filename
+            else:
+                filename = "null"
+            attached = (getattr(c, "_receiver", None) is not None
+                        or getattr(c, "frontend", None) is not None
+                        or getattr(c, "monitor_sink", None) is not None)
+            out.append((label, filename, attached))
         return out
 
 

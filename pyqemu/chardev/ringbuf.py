@@ -18,7 +18,7 @@ class RingbufChardev(Chardev):
         self._buf = bytearray()
         self._lock = threading.Lock()
 
-    filename = "memory"
+    filename = "ringbuf"
 
     def write(self, data: bytes) -> None:
         with self._lock:
