@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import REPO
+from monhelpers import REPO
 from pyqemu.api import Machine, MachineError, QMPCommandError
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import RawQMP
+from monhelpers import RawQMP
 
 
 def test_blockdev_life_cycle(guests, launch, tmp_path):

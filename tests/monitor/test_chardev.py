@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import PYQEMU, QEMU, RawQMP, wait_for_socket
+from monhelpers import PYQEMU, QEMU, RawQMP, wait_for_socket
 
 
 def _serial_over_socket(binary: str, elf, tmp_path) -> tuple[bytes, int]:

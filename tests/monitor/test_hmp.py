@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 
-from conftest import PYQEMU, QEMU, RawQMP, wait_for_socket
+from monhelpers import PYQEMU, QEMU, RawQMP, wait_for_socket
 
 # Commands whose output QEMU and pyqemu must print identically (the machine
 # is in prelaunch, so memory holds exactly what was loaded).

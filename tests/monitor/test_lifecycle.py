@@ -14,7 +14,7 @@ import time
 import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
-from conftest import PYQEMU, QEMU, RawQMP
+from monhelpers import PYQEMU, QEMU, RawQMP
 
 
 async def _client(path: str) -> QMPClient:
@@ -195,7 +195,7 @@ def test_pidfile_and_wait_on(guests, launch, tmp_path):
     while not pidfile.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert int(pidfile.read_text()) == emu.proc.pid
-    from conftest import wait_for_socket
+    from monhelpers import wait_for_socket
     wait_for_socket(sock, emu2.proc)
     c = RawQMP(sock)
     assert "QMP" in c.recv()

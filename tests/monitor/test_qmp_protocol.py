@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
-from conftest import PYQEMU, QEMU, RawQMP
+from monhelpers import PYQEMU, QEMU, RawQMP
 
 
 def _exchange(path: str) -> list[dict]:
