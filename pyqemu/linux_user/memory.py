@@ -13,6 +13,8 @@ the page cache as they do for a native process.
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import mmap
 import os
 import threading
@@ -57,6 +59,10 @@ class GuestMemory:
         self.mmap_top = 0              # top-down allocation starts below this
         self.listeners = []            # callbacks(start, end) when mappings change
         self.file_maps: dict[int, tuple] = {}   # start page -> (path, offset, length) for /proc/self/maps
+        # Pages of MAP_SHARED mappings of files open read-only: the host maps
+        # them read-only, so the guest may never make them writable (Linux
+        # refuses that mprotect with EACCES too).
+        self.ro_shared = bytearray()
 
     # -- protection table ------------------------------------------------------
     def page_prot(self, addr: int) -> int:
@@ -121,20 +127,41 @@ class GuestMemory:
         length = page_up(length)
         self._host_map(start, length, -1, 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
         self.set_prot(start, start + length, MAPPED | prot)
+        self._mark_ro_shared(start, length, False)
         self.file_maps.pop(start >> 12, None)
 
     def map_file(self, start: int, length: int, prot: int, fd: int, offset: int,
                  shared: bool, path: str = "") -> None:
         length = page_up(length)
+        # A shared mapping is host-writable whenever the file is open for
+        # writing, so a later guest mprotect(PROT_WRITE) needs no remap.
+        readonly = shared and (fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE) != os.O_RDWR
+        if readonly and prot & PROT_WRITE:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))   # as Linux's mmap
         self._host_map(start, length, fd, offset, MAP_SHARED if shared else MAP_PRIVATE,
-                       readonly=shared and not (prot & PROT_WRITE))
+                       readonly=readonly)
         self.set_prot(start, start + length, MAPPED | prot)
+        self._mark_ro_shared(start, length, readonly)
         self.file_maps[start >> 12] = (path, offset, length)
+
+    def _mark_ro_shared(self, start: int, length: int, readonly: bool) -> None:
+        a, b = start >> 12, (start + length) >> 12
+        if readonly and len(self.ro_shared) < b:
+            self.ro_shared.extend(bytes(b - len(self.ro_shared)))
+        if a < len(self.ro_shared):
+            end = min(b, len(self.ro_shared))
+            self.ro_shared[a:end] = (b"\x01" if readonly else b"\x00") * (end - a)
+
+    def host_readonly(self, start: int, length: int) -> bool:
+        """Whether any page of the range is host-mapped read-only (see ro_shared)."""
+        a, b = start >> 12, page_up(start + length) >> 12
+        return any(self.ro_shared[a:b])
 
     def unmap(self, start: int, length: int) -> None:
         length = page_up(length)
         self._host_map(start, length, -1, 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
         self.set_prot(start, start + length, 0)
+        self._mark_ro_shared(start, length, False)
         for k in [k for k in self.file_maps if start >> 12 <= k < (start + length) >> 12]:
             del self.file_maps[k]
 

@@ -628,6 +628,8 @@ class Process:
         with self.mem.lock:
             if not self.mem.is_mapped(addr, addr + length):
                 return -errno.ENOMEM
+            if prot & PROT_WRITE and self.mem.host_readonly(addr, length):
+                return -errno.EACCES          # shared mapping of a read-only file, as Linux
             self.mem.protect(addr, length, prot & 7)
         return 0
 

@@ -218,3 +218,10 @@ def test_strace_shows_unknown_syscalls_as_qemu(static_prog):
     assert ours.returncode == real.returncode == 0
     assert re.search(rb"\n\d+ Unknown syscall 4000\n", ours.stderr)
     assert re.search(rb"\n\d+ Unknown syscall 4000\n", real.stderr)
+
+
+def test_shared_readonly_file_mapping_never_becomes_writable(static_prog):
+    ours, real = both([static_prog("shmprot")])
+    assert (ours.returncode, ours.stdout) == (real.returncode, real.stdout)
+    assert b"mprotect=-1 errno=Permission denied" in ours.stdout
+    assert b"mmap_rw=failed errno=Permission denied" in ours.stdout
