@@ -182,12 +182,19 @@ def test_parse_serial_backends(tmp_path):
     chardev.close()
 
 
-def test_parse_serial_names_backends_qemu_has_and_we_lack():
-    with pytest.raises(ChardevError, match=r"^-serial tcp::4444,server: character backend "
-                                           r"'tcp::4444,server' is not supported by pyqemu"):
-        parse_serial("tcp::4444,server")
-    with pytest.raises(ChardevError, match="'pty' is not supported"):
-        parse_serial("mon:pty")
+def test_parse_serial_socket_and_pty_backends(tmp_path):
+    from pyqemu.chardev.pty import PtyChardev
+    from pyqemu.chardev.socket import SocketChardev
+    sock = parse_serial(f"unix:{tmp_path / 's'},server=on,wait=off")
+    try:
+        assert isinstance(sock, SocketChardev)
+    finally:
+        sock.close()
+    pty = parse_serial("pty")
+    try:
+        assert isinstance(pty, PtyChardev)
+    finally:
+        pty.close()
 
 
 @pytest.mark.parametrize("spec", ["foo", "bogus:thing", "file:/nonexistent/dir/x", "file:"])
