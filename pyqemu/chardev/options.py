@@ -15,6 +15,7 @@ from pyqemu.chardev.pty import PtyChardev
 from pyqemu.chardev.ringbuf import RingbufChardev
 from pyqemu.chardev.socket import SocketChardev, check_tcp_port
 from pyqemu.chardev.stdio import StdioChardev
+from pyqemu.util.keyval import split_commas
 
 BACKENDS = ("stdio", "socket", "file", "pty", "null", "ringbuf")
 
@@ -25,25 +26,6 @@ def _bool(value: str, key: str, spec: str) -> bool:
     if value in ("off", "no", "false"):
         return False
     raise ChardevError(f"{spec}: Parameter '{key}' expects 'on' or 'off'")
-
-
-def _split(text: str) -> list[str]:
-    """Split at commas, ",," being a literal comma (QEMU's option syntax)."""
-    parts, cur, i = [], [], 0
-    while i < len(text):
-        c = text[i]
-        if c == ",":
-            if text[i + 1:i + 2] == ",":
-                cur.append(",")
-                i += 2
-                continue
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    parts.append("".join(cur))
-    return parts
 
 
 def _keyvals(parts: list[str], spec: str) -> dict[str, str]:
@@ -103,7 +85,7 @@ class ChardevRegistry(dict):
 
 def parse_chardev(optarg: str, registry: ChardevRegistry) -> Chardev:
     """`-chardev BACKEND,id=ID[,opts]`."""
-    parts = _split(optarg)
+    parts = split_commas(optarg)
     backend = parts[0]
     kv = _keyvals(parts[1:], f"-chardev {optarg}")
     label = kv.pop("id", None)
@@ -176,7 +158,7 @@ def parse_legacy(spec: str, label: str, registry: ChardevRegistry,
             return registry[name]
         mux = spec.startswith("mon:")
         body = spec[4:] if mux else spec
-        parts = _split(body)
+        parts = split_commas(body)
         head = parts[0]
         kv = _keyvals(parts[1:], f"{option} {spec}")
         if head.startswith("unix:"):

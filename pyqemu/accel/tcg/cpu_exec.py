@@ -94,34 +94,25 @@ class TCGRunner:
             return value
         raise value
 
-    def _run_hooked(self, h, max_tbs: int) -> None:
-        """run_slice with the API's hooks before each block."""
-        from ...target.riscv.trap import GuestTrap
-        events = self.events
-        for _ in range(max_tbs):
-            if h.waiting:
-                if h.mip & h.mie:
-                    h.waiting = False
-                else:
-                    return
-            if h.mip & h.mie:
-                irq = h.pending_interrupt()
-                if irq is not None:
-                    h.take_trap(irq, 0, True)
-            try:
-                tb = h.lookup_tb()
-                for fn in self.block_hooks:
-                    fn(h, tb)
-                for fn in self.insn_hooks:
-                    for pc in tb.insn_pcs:
-                        fn(h, pc)
-                if not self._run_allowed:
-                    return          # a hook stopped the machine: the block has not run
-                tb.code(h)
-            except GuestTrap as t:
-                h.take_trap(t.cause, t.tval)
-            if events.pending:
-                return
+    def _hooks_before(self, h):
+        """The Python API's hooks, run before each block of hart h."""
+        def before(tb):
+            for fn in self.block_hooks:
+                fn(h, tb)
+            for fn in self.insn_hooks:
+                for pc in tb.insn_pcs:
+                    fn(h, pc)
+            return self._run_allowed      # a hook stopped the machine: the block does not run
+        return before
+
+    def _trace_before(self, h, log):
+        """-d cpu / -d exec output before each block of hart h."""
+        def before(tb):
+            if log.enabled("cpu"):
+                log.cpu_state(h)
+            if log.enabled("exec"):
+                log.exec_tb(h)
+        return before
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
@@ -154,9 +145,9 @@ class TCGRunner:
                 hooked = bool(self.block_hooks or self.insn_hooks)
                 for h in harts:
                     if hooked:
-                        self._run_hooked(h, SLICE_TBS)
+                        h.run_observed(SLICE_TBS, events, self._hooks_before(h))
                     elif trace:
-                        h.run_traced(SLICE_TBS, self.log, events)
+                        h.run_observed(SLICE_TBS, events, self._trace_before(h, log))
                     else:
                         h.run_slice(SLICE_TBS, events)
                     if smp:

@@ -517,8 +517,10 @@ class RISCVCPU:
             if events.pending:
                 return
 
-    def run_traced(self, max_tbs: int, log, events) -> None:
-        """run_slice with -d exec / -d cpu output before each block."""
+    def run_observed(self, max_tbs: int, events, before) -> None:
+        """run_slice calling `before(tb)` ahead of each block: the -d exec/cpu
+        trace, the Python API's hooks. A False return leaves that block unrun
+        and ends the slice."""
         for _ in range(max_tbs):
             if self.waiting:
                 if self.mip & self.mie:
@@ -531,10 +533,8 @@ class RISCVCPU:
                     self.take_trap(irq, 0, True)
             try:
                 tb = self.lookup_tb()
-                if log.enabled("cpu"):
-                    log.cpu_state(self)
-                if log.enabled("exec"):
-                    log.exec_tb(self)
+                if before(tb) is False:
+                    return
                 tb.code(self)
             except GuestTrap as t:
                 self.take_trap(t.cause, t.tval)
