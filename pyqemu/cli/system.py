@@ -12,6 +12,7 @@ import threading
 from .. import QEMU_COMPAT_VERSION, __version__
 from ..chardev.base import ChardevError
 from ..chardev.options import ChardevRegistry, parse_chardev, parse_legacy
+from ..hw.virtio.options import VirtioOptionError, VirtioOptions
 from ..machine.loader import LoadError
 from ..system.runstate import ShutdownCause
 from ..system.log import Log, LogError, help_text as log_help
@@ -46,6 +47,10 @@ SPECS = [
     OptionSpec("no-shutdown", False, "stop before shutdown"),
     OptionSpec("pidfile", True, "write PID to 'file'", "file"),
     OptionSpec("daemonize", False, "daemonize QEMU after initializing"),
+    OptionSpec("drive", True, "define a new drive", "file=file,format=raw|qcow2,if=none,id=name[,readonly=on][,cache=...]"),
+    OptionSpec("blockdev", True, "define a new block driver node", "driver=...,node-name=N[,file.driver=file,file.filename=...]"),
+    OptionSpec("device", True, "add a device (virtio-blk-device, virtio-rng-device, virtio-serial-device, virtconsole)", "driver[,prop=value][,...]"),
+    OptionSpec("global", True, "set a default for a driver property", "driver.prop=value"),
     OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen)", "name"),
 ]
 
@@ -78,10 +83,22 @@ def _usage(prog: str) -> str:
 
 
 def _run(argv: list[str], xlen: int, prog: str) -> int:
-    from ..machine.riscv.virt import MachineError, VirtConfig, VirtMachine
+    from ..machine.riscv.virt import VirtConfig
 
     opts = parse_command_line(argv, SPECS)
     cfg = VirtConfig(xlen=xlen)
+    device_specs: list[str] = []
+    virtio = VirtioOptions()
+    try:
+        return _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs)
+    finally:
+        virtio.close()
+
+
+def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
+    """The rest of _run; every image `virtio` opened is closed by the caller."""
+    from ..machine.riscv.virt import MachineError, VirtMachine
+
     nographic = False
     serial_specs: list[str] = []
     machine_name = "virt"
@@ -196,12 +213,31 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
             pidfile = val
         elif name == "daemonize":
             daemonize = True
+        elif name == "drive":
+            virtio.add_drive(val)
+        elif name == "blockdev":
+            virtio.add_blockdev(val)
+        elif name == "device":
+            device_specs.append(val)
+        elif name == "global":
+            if not virtio.add_global(val):
+                raise OptionError(f"can't apply global {val}: Property "
+                                  f"'{val.partition('=')[0]}' not found")
         elif name == "tcg-backend":
             if val not in TCG_BACKENDS:
                 raise OptionError(f"-tcg-backend {val}: unknown backend (available: "
                                   f"{', '.join(TCG_BACKENDS)})")
             backend_name = val
 
+    # Devices after every -drive/-blockdev/-chardev, whatever the order, as QEMU.
+    for spec in device_specs:
+        if not virtio.add_device(spec, registry):
+            model = spec.split(",")[0]
+            if model.startswith("driver="):
+                model = model[len("driver="):]
+            raise OptionError(f"-device {spec}: '{model}' is not a valid device model name")
+    cfg.virtio_devices = virtio.devices
+    cfg.virtio_legacy = virtio.legacy
     cfg.backend = make_backend(backend_name)
     cfg.log = Log(dspec, dpath) if (dspec or dpath) else None
     # No graphical display exists: like -nographic, the first serial port is
@@ -270,6 +306,7 @@ def _run(argv: list[str], xlen: int, prog: str) -> int:
     try:
         return host.run(cfg.start_paused)
     finally:
+        machine.close_devices()
         if pidfile:
             try:
                 os.unlink(pidfile)
@@ -293,7 +330,7 @@ def _main(xlen: int) -> None:
     prog = os.path.basename(sys.argv[0]) or f"pyqemu-system-riscv{xlen}"
     try:
         code = _run(sys.argv[1:], xlen, prog)
-    except (OptionError, UsageError, ChardevError, LogError) as e:
+    except (OptionError, UsageError, ChardevError, LogError, VirtioOptionError) as e:
         sys.stderr.write(f"{prog}: {e}\n")
         code = 1
     except KeyboardInterrupt:

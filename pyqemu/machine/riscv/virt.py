@@ -25,6 +25,8 @@ from ...hw.intc.aclint import Clint
 from ...hw.intc.plic import Plic
 from ...hw.misc.sifive_test import SifiveTest
 from ...hw.rtc.goldfish_rtc import GoldfishRtc
+from ...hw.virtio.device import VirtioDevice
+from ...hw.virtio.mmio import VirtioMmio
 from ...memory.address_space import AddressSpace
 from ...memory.region import MmioRegion, RamRegion, RomRegion
 from ...system.clock import VirtualClock
@@ -37,6 +39,7 @@ from .fdt import (CLINT_BASE, CLINT_SIZE, PLIC_BASE, PLIC_NUM_SOURCES, PLIC_SIZE
                   VirtFdtConfig, build_virt_fdt, fdt_set_chosen)
 
 ROM_BASE, ROM_SIZE = 0x1000, 0xF000
+VIRTIO_BASE, VIRTIO_STRIDE, VIRTIO_COUNT, VIRTIO_IRQ = 0x10001000, 0x1000, 8, 1
 RAM_BASE = 0x80000000
 DEFAULT_RAM = 128 << 20
 MAX_HARTS = 512                            # as QEMU's virt
@@ -70,6 +73,10 @@ class VirtConfig:
     name: str | None = None
     log: object = None
     backend: object = None
+    # -device order; QEMU fills the virtio-mmio slots from the top (virtio_devices[0]
+    # goes to slot 7, 0x10008000, IRQ 8, and becomes the guest's virtio0 / vda).
+    virtio_devices: list = field(default_factory=list)
+    virtio_legacy: bool = True           # QEMU 7.2: virtio-mmio.force-legacy=true
 
 
 def _boot_rom(xlen: int, start: int, fdt: int, next_addr: int) -> bytes:
@@ -135,6 +142,20 @@ class VirtMachine:
                 (UART0_BASE, UART0_SIZE, "serial", self.uart)):
             self.bus.map(base, MmioRegion(name, size, dev))
         self.devices = [self.test, self.rtc, self.clint, self.plic, self.uart]
+        if len(cfg.virtio_devices) > VIRTIO_COUNT:
+            raise MachineError(f"virt has {VIRTIO_COUNT} virtio-mmio slots; "
+                               f"{len(cfg.virtio_devices)} devices asked for")
+        self.virtio: list[VirtioMmio] = []
+        for slot in range(VIRTIO_COUNT):
+            i = VIRTIO_COUNT - 1 - slot
+            dev: VirtioDevice | None = cfg.virtio_devices[i] if i < len(cfg.virtio_devices) else None
+            t = VirtioMmio(self.bus, self.plic.irq_line(VIRTIO_IRQ + slot), dev,
+                           legacy=cfg.virtio_legacy, log=guest_err)
+            self.bus.map(VIRTIO_BASE + VIRTIO_STRIDE * slot, MmioRegion("virtio-mmio", VIRTIO_STRIDE, t))
+            self.virtio.append(t)
+            self.devices.append(t)
+            if dev is not None:
+                dev.attach_events(self.events)
         if cfg.serial is not None:
             cfg.serial.attach(self.uart.receive, self.events, on_break=self.uart.receive_break)
         self.runner = TCGRunner(self.harts, self.clock, self.events, log)
@@ -300,6 +321,14 @@ class VirtMachine:
         while not self.wait(0.5):
             pass
         return self.finish()
+
+    def close_devices(self) -> None:
+        """Flush and close the disks (and any other host resource of a device)."""
+        for t in self.virtio:
+            try:
+                t.close()
+            except Exception as e:          # report, but keep closing the others
+                os.write(2, f"closing virtio device: {e}\n".encode())
 
     def quit(self, code: int = 0, cause: ShutdownCause = ShutdownCause.HOST_SIGNAL) -> None:
         """Exit in order (signals, C-a x, QMP quit), from any thread."""
