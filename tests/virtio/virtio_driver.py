@@ -80,6 +80,7 @@ class Driver:
 
     def setup_queue(self, q: int, legacy: bool) -> None:
         area = RING_AREA + 0x10000 * q
+        self.bus.write_bytes(area, bytes(0x10000))       # fresh rings, as a driver allocates them
         self.w(QUEUE_SEL, q)
         assert self.r(QUEUE_NUM_MAX) >= self.qsize
         self.w(QUEUE_NUM, self.qsize)
