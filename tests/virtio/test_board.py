@@ -101,3 +101,38 @@ def test_command_line_errors(tmp_path, args, message):
     r = _pyqemu(tmp_path, *args)
     assert r.returncode == 1
     assert r.stderr == f"pyqemu-system-riscv64: {message}\n"
+
+
+def test_command_line_devices_hold_their_images(tmp_path):
+    """-blockdev, -drive, the console pair and -global parse; the images stay
+    locked while the machine runs and are released at exit."""
+    raw, qcow = tmp_path / "a.raw", tmp_path / "b.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(raw), "1M"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(qcow), "1M"], check=True)
+    proc = subprocess.Popen(
+        [PYQEMU, "-M", "virt", "-bios", _loop_fw(tmp_path), "-display", "none",
+         "-monitor", "stdio", "-serial", "null", "-chardev", f"file,id=c0,path={tmp_path / 'con'}",
+         "-global", "virtio-mmio.force-legacy=false",
+         "-blockdev", f"driver=qcow2,node-name=n0,file.driver=file,file.filename={qcow}",
+         "-drive", f"file={raw},format=raw,if=none,id=d0,readonly=on,cache=none",
+         "-device", "virtio-blk-device,drive=n0,serial=abc", "-device", "virtio-blk-device,drive=d0",
+         "-device", "virtio-rng-device", "-device", "virtio-serial-device",
+         "-device", "virtconsole,chardev=c0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write("info status\n")
+        proc.stdin.flush()
+        proc.stdout.readline()
+        busy = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write 0 512", str(qcow)],
+                              capture_output=True, text=True)
+        assert 'Failed to get "write" lock' in busy.stderr
+        proc.stdin.write("quit\n")
+        proc.stdin.flush()
+        assert proc.wait(30) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    ok = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write 0 512", str(qcow)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "lock" not in ok.stderr
