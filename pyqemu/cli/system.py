@@ -236,7 +236,7 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
             if model.startswith("driver="):
                 model = model[len("driver="):]
             raise OptionError(f"-device {spec}: '{model}' is not a valid device model name")
-    cfg.virtio_devices = virtio.devices
+    cfg.virtio_devices = virtio.all_devices()
     cfg.virtio_legacy = virtio.legacy
     cfg.backend = make_backend(backend_name)
     cfg.log = Log(dspec, dpath) if (dspec or dpath) else None

@@ -109,6 +109,7 @@ def test_command_line_devices_hold_their_images(tmp_path):
     raw, qcow = tmp_path / "a.raw", tmp_path / "b.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(raw), "1M"], check=True)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(qcow), "1M"], check=True)
+    (tmp_path / "c.raw").write_bytes(bytes(4096))
     proc = subprocess.Popen(
         [PYQEMU, "-M", "virt", "-bios", _loop_fw(tmp_path), "-display", "none",
          "-monitor", "stdio", "-serial", "null", "-chardev", f"file,id=c0,path={tmp_path / 'con'}",
@@ -117,7 +118,8 @@ def test_command_line_devices_hold_their_images(tmp_path):
          "-drive", f"file={raw},format=raw,if=none,id=d0,readonly=on,cache=none",
          "-device", "virtio-blk-device,drive=n0,serial=abc", "-device", "virtio-blk-device,drive=d0",
          "-device", "virtio-rng-device", "-device", "virtio-serial-device",
-         "-device", "virtconsole,chardev=c0"],
+         "-device", "virtconsole,chardev=c0",
+         "-drive", f"file={tmp_path / 'c.raw'},format=raw,if=virtio"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         proc.stdin.write("info status\n")

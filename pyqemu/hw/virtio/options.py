@@ -22,21 +22,31 @@ class VirtioOptions:
         self.used: set[str] = set()
         self.devices: list[VirtioDevice] = []
         self.legacy = True
+        self.shorthand: list[VirtioDevice] = []   # if=virtio drives
+
+    def all_devices(self) -> list[VirtioDevice]:
+        """-device models in order, then the if=virtio drives: QEMU puts those on
+        PCI, outside the MMIO slots, so they must not move a -device's slot."""
+        return self.devices + self.shorthand
 
     def add_drive(self, text: str) -> None:
         opts = dict(split_options(text))
         iface = opts.pop("if", "none")
-        if iface != "none":
-            raise VirtioOptionError(f"-drive {text}: if={iface} is not supported (pyqemu has "
-                                    "no PCI bus): use if=none and -device virtio-blk-device")
-        name = opts.get("id") or opts.get("node-name")
-        if not name:
-            raise VirtioOptionError(f"-drive {text}: pyqemu needs id= on a drive")
+        if iface not in ("none", "virtio"):
+            raise VirtioOptionError(f"-drive {text}: if={iface} is not supported: use if=none "
+                                    "and -device virtio-blk-device (or if=virtio)")
+        name = opts.get("id") or opts.get("node-name") or f"#virtio{len(self.drives)}"
         self._check_new(name, f"-drive {text}")
         try:
             self.drives[name] = drive_from_options(opts)
         except BlockError as e:
             raise VirtioOptionError(f"-drive {text}: {e}") from None
+        if iface == "virtio":
+            # QEMU's shorthand makes a virtio-blk-pci; pyqemu has no PCI, so a
+            # virtio-blk-device in a free MMIO slot stands in for it.
+            self.used.add(name)
+            backend = self.drives[name]
+            self.shorthand.append(VirtioBlk(backend, read_only=backend.read_only))
 
     def add_blockdev(self, text: str) -> None:
         opts = dict(split_options(text))
