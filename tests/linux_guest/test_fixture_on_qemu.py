@@ -53,8 +53,13 @@ def boot(files: Path, disk: Path, disk_format: str, extra: tuple[str, ...] = ())
                "-append", (files / "append.txt").read_text().strip(),
                "-drive", f"file={disk},format={disk_format},if=none,id=d0",
                "-device", "virtio-blk-device,drive=d0"]
-    return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          errors="replace", timeout=BOOT_TIMEOUT)
+    try:
+        return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=BOOT_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        # Reported through the assertions below, with the console tail.
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return subprocess.CompletedProcess(command, None, out + f"\n[killed after {BOOT_TIMEOUT} s]", "")
 
 
 @pytest.mark.parametrize("disk_format,extra", [
