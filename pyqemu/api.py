@@ -117,7 +117,7 @@ class CPU:
 
 class Machine:
     def __init__(self, xlen: int = 64, backend: str = "interp", **options):
-        from .cli.system import make_backend
+        from .accel.tcg.backends import make_backend
         from .machine.loader import LoadError
         from .machine.riscv.virt import MachineError as VirtError, VirtConfig, VirtMachine
         cfg = VirtConfig(xlen=xlen)

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from .. import QEMU_COMPAT_VERSION, __version__
+from ..accel.tcg.backends import DEFAULT_BACKEND, TCG_BACKENDS, make_backend
 from ..chardev.base import ChardevError
 from ..chardev.options import ChardevRegistry, parse_chardev, parse_legacy
 from ..hw.virtio.options import VirtioOptionError, VirtioOptions
@@ -61,18 +62,6 @@ class UsageError(Exception):
     pass
 
 
-TCG_BACKENDS = ("interp", "pycodegen")
-
-
-def make_backend(name: str):
-    """The IR backend by name: the reference interpreter or Python code generation."""
-    if name == "pycodegen":
-        from ..accel.tcg.pycodegen import PyCodegenBackend
-        return PyCodegenBackend()
-    from ..accel.tcg.interp import InterpBackend
-    return InterpBackend()
-
-
 def _usage(prog: str) -> str:
     lines = [f"pyqemu {__version__} (QEMU {'.'.join(map(str, QEMU_COMPAT_VERSION))} compatible command line)",
              f"usage: {prog} [options]", ""]
@@ -103,7 +92,7 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
     serial_specs: list[str] = []
     machine_name = "virt"
     dspec = dpath = None
-    backend_name = "pycodegen"         # the faster backend; interp is the reference
+    backend_name = DEFAULT_BACKEND
     registry = ChardevRegistry()
     monitors: list[tuple[str, str, str]] = []     # (kind, spec or id, mode)
     pidfile = None

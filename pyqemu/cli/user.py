@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from ..accel.tcg.backends import TCG_BACKENDS
 from ..linux_user.loader import ElfError
 from ..linux_user.process import Options, Process
 
@@ -121,8 +122,9 @@ def parse(argv: list[str]):
         elif name == "strace":
             opts.strace = True
         elif name == "tcg-backend":
-            if val not in ("interp", "pycodegen"):
-                raise UsageError(f"-tcg-backend {val}: unknown backend (available: interp, pycodegen)")
+            if val not in TCG_BACKENDS:
+                raise UsageError(f"-tcg-backend {val}: unknown backend (available: "
+                                 f"{', '.join(TCG_BACKENDS)})")
             opts.backend = val
     return opts, env_changes, argv[i:], show
 

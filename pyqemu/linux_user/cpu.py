@@ -11,6 +11,7 @@ import time
 
 from ..target.riscv import csr as C
 from ..target.riscv.cpu import PAGE, RISCVCPU
+from ..target.riscv.op_helper import AMO_OPS
 from ..target.riscv.translate import EndBlock, Translator
 from ..target.riscv.trap import FETCH, PAGE_FAULT, STORE, Cause, GuestTrap
 from .memory import MAPPED, PROT_EXEC, PROT_READ, PROT_WRITE
@@ -65,22 +66,7 @@ def _make_amo(fn):
     return amo
 
 
-def _s(v, size):
-    return _sx(v, size) - (1 << 64) if _sx(v, size) >> 63 else _sx(v, size)
-
-
-USER_AMO = {
-    "lr": _lr, "sc": _sc,
-    "swap": _make_amo(lambda a, b, s: b),
-    "add": _make_amo(lambda a, b, s: a + b),
-    "xor": _make_amo(lambda a, b, s: a ^ b),
-    "and": _make_amo(lambda a, b, s: a & b),
-    "or": _make_amo(lambda a, b, s: a | b),
-    "min": _make_amo(lambda a, b, s: a if _s(a, s) < _s(b, s) else b),
-    "max": _make_amo(lambda a, b, s: a if _s(a, s) > _s(b, s) else b),
-    "minu": _make_amo(lambda a, b, s: a if a < b else b),
-    "maxu": _make_amo(lambda a, b, s: a if a > b else b),
-}
+USER_AMO = {"lr": _lr, "sc": _sc, **{op: _make_amo(fn) for op, fn in AMO_OPS.items()}}
 
 
 class UserTranslator(Translator):

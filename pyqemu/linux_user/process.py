@@ -17,6 +17,7 @@ import threading
 
 from ..target.riscv.trap import Cause, GuestTrap
 from . import signals as S
+from ..accel.tcg.backends import make_backend
 from .cpu import UserCPU
 from .hostcall import hostcall
 from .loader import (AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, AT_FLAGS,
@@ -90,13 +91,6 @@ class GuestThread:
             m |= S.bit(i.signo)
         return m
 
-
-def _make_backend(name: str):
-    if name == "pycodegen":
-        from ..accel.tcg.pycodegen import PyCodegenBackend
-        return PyCodegenBackend()
-    from ..accel.tcg.interp import InterpBackend
-    return InterpBackend()
 
 
 class Process:
@@ -215,7 +209,7 @@ class Process:
         envb = [e.encode("utf-8", "surrogateescape") for e in env]
         sp, info = build_stack(mem, stack_top, args, envb, auxv, path.encode(), os.urandom(16))
         self.auxv_bytes = b"".join(struct.pack("<QQ", k, v) for k, v in info["auxv"])
-        cpu = UserCPU(mem, _make_backend(self.opts.backend))
+        cpu = UserCPU(mem, make_backend(self.opts.backend))
         cpu.pc = interp.entry if interp else main.entry
         cpu.r[2] = sp
         t = GuestThread(self, cpu, os.getpid())
@@ -684,7 +678,7 @@ class Process:
         return pid
 
     def _new_thread(self, t, flags, stack, ptid, tls, ctid) -> int:
-        cpu = UserCPU(self.mem, _make_backend(self.opts.backend))
+        cpu = UserCPU(self.mem, make_backend(self.opts.backend))
         cpu.log = t.cpu.log
         cpu.copy_state_from(t.cpu)
         cpu.pc = (t.cpu.pc + 4) & MASK64

@@ -73,19 +73,21 @@ def _make_amo(fn):
     return amo
 
 
-AMO_HELPERS = {
-    "lr": _lr,
-    "sc": _sc,
-    "swap": _make_amo(lambda a, b, s: b),
-    "add": _make_amo(lambda a, b, s: a + b),
-    "xor": _make_amo(lambda a, b, s: a ^ b),
-    "and": _make_amo(lambda a, b, s: a & b),
-    "or": _make_amo(lambda a, b, s: a | b),
-    "min": _make_amo(lambda a, b, s: a if _sx(a, s) < _sx(b, s) else b),
-    "max": _make_amo(lambda a, b, s: a if _sx(a, s) > _sx(b, s) else b),
-    "minu": _make_amo(lambda a, b, s: a if a < b else b),
-    "maxu": _make_amo(lambda a, b, s: a if a > b else b),
+# The arithmetic of each AMO on the unsigned memory value and operand of
+# `size` bytes (shared with user mode, which wraps it in its own locking).
+AMO_OPS = {
+    "swap": lambda a, b, s: b,
+    "add": lambda a, b, s: a + b,
+    "xor": lambda a, b, s: a ^ b,
+    "and": lambda a, b, s: a & b,
+    "or": lambda a, b, s: a | b,
+    "min": lambda a, b, s: a if _sx(a, s) < _sx(b, s) else b,
+    "max": lambda a, b, s: a if _sx(a, s) > _sx(b, s) else b,
+    "minu": lambda a, b, s: a if a < b else b,
+    "maxu": lambda a, b, s: a if a > b else b,
 }
+
+AMO_HELPERS = {"lr": _lr, "sc": _sc, **{op: _make_amo(fn) for op, fn in AMO_OPS.items()}}
 
 
 # -- privileged ----------------------------------------------------------------

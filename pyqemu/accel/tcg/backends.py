@@ -1,0 +1,17 @@
+"""The IR backends by name, for every front end's `-tcg-backend` option."""
+
+from __future__ import annotations
+
+TCG_BACKENDS = ("interp", "pycodegen")
+DEFAULT_BACKEND = "pycodegen"      # the faster one; interp is the reference
+
+
+def make_backend(name: str = DEFAULT_BACKEND):
+    """The reference interpreter or Python code generation."""
+    if name == "pycodegen":
+        from .pycodegen import PyCodegenBackend
+        return PyCodegenBackend()
+    if name == "interp":
+        from .interp import InterpBackend
+        return InterpBackend()
+    raise ValueError(f"unknown TCG backend {name!r} (available: {', '.join(TCG_BACKENDS)})")
