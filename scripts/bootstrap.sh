@@ -10,10 +10,12 @@ cd "$(dirname "$0")/.."
 #  - opensbi: the default firmware of the virt board,
 #  - qemu-system-misc / qemu-utils / qemu-user: the real peers the tests compare against,
 #  - swig + device-tree-compiler: pylibfdt builds from source with swig,
-#  - strace: the block crash test injects kills at exact write calls.
+#  - strace: the block crash test injects kills at exact write calls,
+#  - qemu-system-x86: the peer of the KVM microvm board,
+#  - gdb-multiarch: the real client the gdbstub tests drive.
 APT_PACKAGES=(gcc-riscv64-unknown-elf gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
               opensbi qemu-system-misc qemu-utils qemu-user swig device-tree-compiler
-              gcc libc6-dev strace)
+              gcc libc6-dev strace qemu-system-x86 gdb-multiarch)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
