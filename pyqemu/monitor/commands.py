@@ -34,6 +34,7 @@ class Dispatcher:
         self.hub = hub
         self.chardev_info = chardev_info or (lambda: [])
         self.block_nodes: dict = {}
+        self.gdbserver = None
         from .hmp import HMP
         self.hmp = HMP(self)
         missing = [c for c in SCHEMA.commands
@@ -169,6 +170,25 @@ class Dispatcher:
                 f.write(data)
         except OSError as e:
             raise QMPError("GenericError", f"Could not open '{filename}': {e.strerror}") from None
+
+    # -- gdbstub ----------------------------------------------------------------------------
+    def start_gdbserver(self, device: str) -> None:
+        """(Re)start the gdbstub on `device` ('none' stops it); GDB's `monitor`
+        command runs HMP lines here. Raises ValueError naming the device."""
+        from ..gdbstub import GdbServer, GdbServerError
+        if self.gdbserver is not None:
+            self.gdbserver.close()
+            self.gdbserver = None
+        if device == "none":
+            return
+        loop = asyncio.get_event_loop()
+
+        def run_hmp(line: str) -> str:
+            return asyncio.run_coroutine_threadsafe(self.hmp.execute(line), loop).result(30)
+        try:
+            self.gdbserver = GdbServer(self.machine, device, run_hmp=run_hmp)
+        except GdbServerError as e:
+            raise ValueError(str(e)) from None
 
     # -- HMP passthrough -----------------------------------------------------------------
     async def qmp_human_monitor_command(self, command_line, cpu_index=None):

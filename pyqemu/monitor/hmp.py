@@ -280,7 +280,14 @@ class HMP:
         return ""
 
     async def gdbserver(self, arg: str) -> str:
-        raise HMPError("gdbstub: not available in pyqemu yet")
+        device = arg or "tcp::1234"
+        try:
+            self.d.start_gdbserver(device)
+        except ValueError as e:        # GdbServerError: the device cannot be opened
+            return f"Could not open gdbserver on device '{device}'\n{e}\n"
+        if device == "none":
+            return "Disabled gdbserver\n"
+        return f"Waiting for gdb connection on device '{device}'\n"
 
     # -- memory -------------------------------------------------------------------------------
     async def memsave(self, arg: str) -> str:
