@@ -129,7 +129,8 @@ class VirtMachine:
                                        timebase=lambda: self.clint.ticks(),
                                        backend=cfg.backend, log=log))
         self.clint = Clint(self.clock, self.harts, log=guest_err)
-        self.plic = Plic(self.harts, PLIC_NUM_SOURCES, log=guest_err)
+        # riscv,ndev counts sources 1..ndev; the model also counts source 0.
+        self.plic = Plic(self.harts, PLIC_NUM_SOURCES + 1, log=guest_err)
         self.uart = Ns16550a(self.plic.irq_line(UART0_IRQ), cfg.serial, clock=self.clock,
                              log=guest_err)
         self.rtc = GoldfishRtc(self.clock, self.plic.irq_line(RTC_IRQ), log=guest_err)
