@@ -11,8 +11,12 @@ How it works without a debug mode in the translator:
 - Single step and watchpoints translate one instruction per block, so the
   block hook runs between any two instructions.
 - Watchpoints see every data access: the TLB fast path is turned off and
-  the slow load/store paths note accesses that overlap a watched range;
-  the stop comes before the next instruction.
+  the slow load/store paths note accesses that overlap a watched range.
+  The stop is reported *before* the accessing instruction, as a RISC-V
+  trigger fires (GDB then steps over it, and so does QEMU's stub): a
+  watched store is not done, and the hart's pc and registers go back to
+  what they were before the instruction (saved before each one-instruction
+  block while watchpoints exist).
 Every change of these flushes the translated code.
 """
 
@@ -75,6 +79,7 @@ class Debugger:
         self._step_hart = None
         self._step_ran = False
         self._watch_hit: tuple | None = None
+        self._before_insn: tuple | None = None     # (hart, pc, registers) while watching
         self._attached = False
         self._saved: dict = {}
         self._lock = threading.Lock()
@@ -134,25 +139,32 @@ class Debugger:
 
     def _store_for(self, h, store):
         def store_slow(va, size, value):
-            if self.watchpoints:
-                self._check_watch(h, va, size, True)
+            if self.watchpoints and self._check_watch(h, va, size, True):
+                return None         # undone: the instruction will run again
             return store(va, size, value)
         return store_slow
 
-    def _check_watch(self, h, va, size, write) -> None:
+    def _check_watch(self, h, va, size, write) -> bool:
         if self._watch_hit is not None:
-            return
+            return self._watch_hit[0] is h
         for w in self.watchpoints:
             if w.hit(va, size, write):
                 self._watch_hit = (h, w, va)
-                return
+                return True
+        return False
 
     def _before_block(self, h, tb) -> None:
         if self._watch_hit is not None:
             hart, w, va = self._watch_hit
             self._watch_hit = None
+            saved = self._before_insn
+            if saved is not None and saved[0] is hart:
+                hart.pc = saved[1]
+                hart.r[:64] = saved[2]
             self._stop(hart, SIGTRAP, f"{w.kind.stop_key}:{va:x};")
             return
+        if self.watchpoints:
+            self._before_insn = (h, h.pc, h.r[:64])
         if self._step_hart is h:
             if not self._step_ran:
                 self._step_ran = True

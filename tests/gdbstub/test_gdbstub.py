@@ -1,0 +1,135 @@
+"""The gdbstub against the real gdb-multiarch, compared with the real
+qemu-system-riscv64's gdbstub where both behave alike."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from gdbhelpers import PYQEMU, QEMU, RemoteClient
+
+# What a debugging session prints; everything in it must be the same on
+# QEMU and pyqemu (register values, stops, memory, run states).
+SESSION = [
+    "monitor info status",
+    "break square",
+    "continue",
+    "continue",
+    "print $a0",
+    "print/x $pc",
+    "backtrace",
+    "monitor info status",
+    "info registers a0 ra sp gp",
+    "stepi",
+    "print/x $pc",
+    "x/4xw square",
+    "print counter",
+    "print/x $mstatus",
+    "print $priv",
+    "print/x $mepc",
+    "set var $a0 = 7",
+    "print $a0",
+    "delete",
+    "watch counter",
+    "continue",
+    "print counter",
+    "print/x $pc",
+    "monitor info status",
+]
+
+
+def _normalise(text: str) -> list[str]:
+    # gdb's own chatter that depends on the stub's thread naming (QEMU's
+    # stub announces multiprocess ids) is not the stub's behaviour.
+    return [line.replace("Thread 1.1", "Thread 1").replace("(process 1)", "(Remote target)")
+            for line in text.splitlines() if line.strip()]
+
+
+def test_session_prints_what_qemu_prints(target, debuggee):
+    want = _normalise(target(QEMU, debuggee).gdb(debuggee, SESSION))
+    got = _normalise(target(PYQEMU, debuggee).gdb(debuggee, SESSION))
+    assert "Breakpoint 1, square (x=x@entry=2)" in "\n".join(want)      # the script did its job
+    assert got == want
+
+
+def test_register_write_changes_the_guest_and_exit_reaches_gdb(target, debuggee):
+    t = target(PYQEMU, debuggee)
+    out = t.gdb(debuggee, ["break square", "continue", "finish",
+                           "set var $a0 = 100", "delete", "continue"])
+    # square(1) returned 100 instead of 1: the sum is 154, so the guest fails.
+    assert "[Inferior 1 (Remote target) exited with code 01]" in out, out
+    assert t.proc.wait(20) == 1
+
+
+def test_fp_csrs_and_priv_are_registers(target, debuggee):
+    # QEMU 7.2 leaves fflags/frm/fcsr out of its description ($fflags is void
+    # there); pyqemu lists every CSR the hart implements.
+    t = target(PYQEMU, debuggee)
+    out = t.gdb(debuggee, ["break square", "continue", "set var $fflags = 0x1f",
+                           "print/x $fcsr", "print $frm", "print $priv", "print/x $mhartid",
+                           "print/x $satp", "set var $mscratch = 0x1234", "print/x $mscratch",
+                           "print/x $misa"])
+    lines = [l for l in out.splitlines() if l.startswith("$")]
+    assert lines == ["$1 = 0x1f", "$2 = 0", "$3 = 3", "$4 = 0x0", "$5 = 0x0", "$6 = 0x1234",
+                     "$7 = 0x800000000014112d"], out
+
+
+def _symbol(elf, name: str) -> int:
+    out = subprocess.run(["riscv64-unknown-elf-nm", str(elf)], capture_output=True,
+                         text=True, check=True).stdout
+    for line in out.splitlines():
+        addr, _, sym = line.split()
+        if sym == name:
+            return int(addr, 16)
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("binary", [QEMU, PYQEMU])
+def test_interrupt_memory_write_and_run_states(target, debuggee, binary):
+    t = target(binary, debuggee)
+    spin = _symbol(debuggee, "spin")
+    c = RemoteClient(t.port)
+    assert c.request("qSupported:swbreak+;vContSupported+").startswith("PacketSize=")
+    assert c.request("?") == "T05thread:01;"
+    assert t.qmp.status() == "prelaunch"        # connecting leaves -S's prelaunch alone
+    assert c.request(f"M{spin:x},8:0100000000000000") == "OK"
+    assert c.request(f"m{spin:x},8") == "0100000000000000"
+    c.request("vCont;c", reply=False)
+    time.sleep(0.3)
+    assert t.qmp.status() == "running"
+    c.send_raw(b"\x03")
+    assert c.wait_reply() == "T02thread:01;"
+    assert t.qmp.status() == "paused"
+    assert t.qmp.events == ["RESUME", "STOP"]
+    # A breakpoint stop is the debug state.
+    square = _symbol(debuggee, "square")
+    assert c.request(f"M{spin:x},8:0000000000000000") == "OK"
+    assert c.request(f"Z0,{square:x},2") == "OK"
+    c.request("c", reply=False)
+    # the guest is past its loop of squares: it powers off
+    if binary == PYQEMU:
+        assert c.wait_reply() == "W00"
+    assert t.proc.wait(20) == 0
+    c.close()
+
+
+def test_breakpoint_stop_is_debug_state_and_step_moves_one_instruction(target, debuggee):
+    t = target(PYQEMU, debuggee)
+    square = _symbol(debuggee, "square")
+    c = RemoteClient(t.port)
+    c.request("qSupported")
+    assert c.request(f"Z0,{square:x},2") == "OK"
+    c.request("vCont;c", reply=False)
+    assert c.wait_reply() == "T05thread:01;"
+    assert t.qmp.status() == "debug"
+    assert c.request("p20") == square.to_bytes(8, "little").hex()
+    c.request("vCont;s:1", reply=False)
+    assert c.wait_reply() == "T05thread:01;"
+    pc = int.from_bytes(bytes.fromhex(c.request("p20")), "little")
+    assert pc == square + 4          # mul a0, a0, a0 ran, nothing more
+    assert t.qmp.status() == "debug"
+    assert t.qmp.events == ["RESUME", "STOP", "RESUME", "STOP"]
+    assert c.request("D") == "OK"
+    assert t.proc.wait(20) == 0
