@@ -14,6 +14,7 @@ import threading
 from .. import QEMU_COMPAT_VERSION, __version__
 from ..system.runstate import NEEDS_RESET, RunState, ShutdownCause
 from .errors import QMPError
+from .migration import MigrationCommands
 from .qapi import SCHEMA
 from .qom import QOMError, qom_get, qom_list
 
@@ -24,7 +25,7 @@ def _method_name(command: str) -> str:
     return "qmp_" + command.replace("-", "_")
 
 
-class Dispatcher:
+class Dispatcher(MigrationCommands):
     """The commands of one machine. `chardevs` lists (label, filename, open)
     providers for query-chardev; `hmp` runs human-monitor-command."""
 
@@ -68,7 +69,8 @@ class Dispatcher:
         return {"UUID": "00000000-0000-0000-0000-000000000000"}
 
     async def qmp_query_target(self):
-        return {"arch": f"riscv{self.machine.cfg.xlen}"}
+        arch = getattr(self.machine, "target_arch", None)     # boards other than RISC-V say theirs
+        return {"arch": arch or f"riscv{self.machine.cfg.xlen}"}
 
     async def qmp_query_machines(self):
         return [{"name": "virt", "is-default": True, "cpu-max": 512, "hotpluggable-cpus": False,
@@ -86,7 +88,8 @@ class Dispatcher:
                 for h in self.machine.harts]
 
     async def qmp_query_kvm(self):
-        return {"enabled": False, "present": False}
+        info = getattr(self.machine, "kvm_info", None)        # a KVM board (machine/x86) answers
+        return info() if info else {"enabled": False, "present": False}
 
     async def qmp_query_chardev(self):
         return [{"label": label, "filename": filename, "frontend-open": is_open}
@@ -107,6 +110,9 @@ class Dispatcher:
             raise QMPError("GenericError", "Resetting the Virtual Machine is required")
         if rs.state is RunState.INMIGRATE:
             raise QMPError("GenericError", "Guest is waiting for an incoming migration")
+        refusal = self.cont_refusal()
+        if refusal:
+            raise QMPError("GenericError", refusal)
         await self.blocking(rs.vm_start)
         return {}
 

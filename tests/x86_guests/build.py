@@ -24,6 +24,8 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pyqemu
 # name: sources (assembly .S, freestanding C .c)
 GUESTS: dict[str, list[str]] = {
     "modes": ["modes.S"],
+    "elf64": ["elf64.S"],
+    "fault": ["fault.S"],
 }
 CFLAGS = ["-m64", "-O2", "-ffreestanding", "-fno-pic", "-fno-pie", "-fno-stack-protector",
           "-mno-red-zone", "-mgeneral-regs-only", "-fno-asynchronous-unwind-tables",
