@@ -14,7 +14,6 @@ import threading
 from .. import QEMU_COMPAT_VERSION, __version__
 from ..system.runstate import NEEDS_RESET, RunState, ShutdownCause
 from .errors import QMPError
-from .migration import MigrationCommands
 from .qapi import SCHEMA
 from .qom import QOMError, qom_get, qom_list
 
@@ -25,7 +24,7 @@ def _method_name(command: str) -> str:
     return "qmp_" + command.replace("-", "_")
 
 
-class Dispatcher(MigrationCommands):
+class Dispatcher:
     """The commands of one machine. `chardevs` lists (label, filename, open)
     providers for query-chardev; `hmp` runs human-monitor-command."""
 
@@ -110,9 +109,6 @@ class Dispatcher(MigrationCommands):
             raise QMPError("GenericError", "Resetting the Virtual Machine is required")
         if rs.state is RunState.INMIGRATE:
             raise QMPError("GenericError", "Guest is waiting for an incoming migration")
-        refusal = self.cont_refusal()
-        if refusal:
-            raise QMPError("GenericError", refusal)
         await self.blocking(rs.vm_start)
         return {}
 
