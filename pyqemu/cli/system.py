@@ -52,6 +52,9 @@ SPECS = [
     OptionSpec("blockdev", True, "define a new block driver node", "driver=...,node-name=N[,file.driver=file,file.filename=...]"),
     OptionSpec("device", True, "add a device (virtio-blk-device, virtio-rng-device, virtio-serial-device, virtconsole)", "driver[,prop=value][,...]"),
     OptionSpec("global", True, "set a default for a driver property", "driver.prop=value"),
+    OptionSpec("incoming", True, "prepare for incoming migration, listen on a given tcp, unix, "
+               "exec, fd or file URI, or wait for migrate-incoming with 'defer'", "uri"),
+    OptionSpec("loadvm", True, "start right away with a saved state (loadvm in monitor)", "tag"),
     OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen)", "name"),
 ]
 
@@ -97,6 +100,10 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
     monitors: list[tuple[str, str, str]] = []     # (kind, spec or id, mode)
     pidfile = None
     daemonize = False
+    # -incoming decides how every image opens (inactive), whatever the order.
+    incoming = next((val for name, val in opts if name == "incoming"), None)
+    loadvm = next((val for name, val in opts if name == "loadvm"), None)
+    virtio.incoming = incoming is not None
     for name, val in opts:
         if name == "h":
             sys.stdout.write(_usage(prog))
@@ -270,6 +277,8 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
 
     from ..monitor.server import MonitorHost
     host = MonitorHost(machine, registry)
+    if incoming is not None or loadvm is not None:
+        _prepare_migration(machine, host, cfg, incoming, loadvm)
     for c, mode in mon_chardevs:
         host.add_monitor(c, mode)
 
@@ -301,6 +310,33 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
                 os.unlink(pidfile)
             except OSError:
                 pass
+
+
+def _prepare_migration(machine, host, cfg, incoming, loadvm) -> None:
+    """-incoming: wait in inmigrate with the images inactive, listening (or
+    for migrate-incoming with 'defer'); the guest runs once the state has
+    arrived, unless -S. -loadvm: the snapshot's state before the first
+    instruction."""
+    from ..migration.migration import MigrationError, migration_of
+    from ..migration.savevm import SnapshotError, load_snapshot
+    from ..system.runstate import RunState
+    if loadvm is not None:
+        if incoming is not None:
+            raise UsageError("-loadvm and -incoming cannot be used together")
+        try:
+            load_snapshot(machine, loadvm)
+        except SnapshotError as e:
+            raise UsageError(str(e)) from None
+        return
+    mig = migration_of(machine, host.hub.emit)
+    machine.runstate.set_state(RunState.INMIGRATE)
+    mig.autostart = not cfg.start_paused
+    cfg.start_paused = True
+    if incoming != "defer":
+        try:
+            mig.listen(incoming)
+        except MigrationError as e:
+            raise UsageError(str(e)) from None
 
 
 def _daemonize() -> None:

@@ -14,6 +14,7 @@ import threading
 from .. import QEMU_COMPAT_VERSION, __version__
 from ..system.runstate import NEEDS_RESET, RunState, ShutdownCause
 from .errors import QMPError
+from .migration import MigrationCommands
 from .qapi import SCHEMA
 from .qom import QOMError, qom_get, qom_list
 
@@ -24,7 +25,7 @@ def _method_name(command: str) -> str:
     return "qmp_" + command.replace("-", "_")
 
 
-class Dispatcher:
+class Dispatcher(MigrationCommands):
     """The commands of one machine. `chardevs` lists (label, filename, open)
     providers for query-chardev; `hmp` runs human-monitor-command."""
 
@@ -109,6 +110,9 @@ class Dispatcher:
             raise QMPError("GenericError", "Resetting the Virtual Machine is required")
         if rs.state is RunState.INMIGRATE:
             raise QMPError("GenericError", "Guest is waiting for an incoming migration")
+        refusal = self.cont_refusal()
+        if refusal:
+            raise QMPError("GenericError", refusal)
         await self.blocking(rs.vm_start)
         return {}
 
