@@ -22,6 +22,7 @@ from ...accel.tcg.cpu_exec import TCGRunner
 from ...chardev.base import Chardev
 from ...hw.char.ns16550a import Ns16550a
 from ...hw.intc.aclint import Clint
+from ...hw.input.virtio_input import VirtioPowerButton
 from ...hw.intc.plic import Plic
 from ...hw.misc.sifive_test import SifiveTest
 from ...hw.rtc.goldfish_rtc import GoldfishRtc
@@ -77,6 +78,7 @@ class VirtConfig:
     # goes to slot 7, 0x10008000, IRQ 8, and becomes the guest's virtio0 / vda).
     virtio_devices: list = field(default_factory=list)
     virtio_legacy: bool = True           # QEMU 7.2: virtio-mmio.force-legacy=true
+    power_button: bool = False           # -machine power-button=on (not in QEMU 7.2)
 
 
 def _boot_rom(xlen: int, start: int, fdt: int, next_addr: int) -> bytes:
@@ -146,10 +148,19 @@ class VirtMachine:
         if len(cfg.virtio_devices) > VIRTIO_COUNT:
             raise MachineError(f"virt has {VIRTIO_COUNT} virtio-mmio slots; "
                                f"{len(cfg.virtio_devices)} devices asked for")
+        devices = list(cfg.virtio_devices)
+        self.power_button = None
+        if cfg.power_button:
+            # Opt-in, beyond QEMU 7.2: a KEY_POWER input device in the lowest
+            # slot, far from the -device ones (hw/input/virtio_input.py).
+            if len(devices) >= VIRTIO_COUNT:
+                raise MachineError("power-button=on needs a free virtio-mmio slot")
+            self.power_button = VirtioPowerButton()
+            devices += [None] * (VIRTIO_COUNT - 1 - len(devices)) + [self.power_button]
         self.virtio: list[VirtioMmio] = []
         for slot in range(VIRTIO_COUNT):
             i = VIRTIO_COUNT - 1 - slot
-            dev: VirtioDevice | None = cfg.virtio_devices[i] if i < len(cfg.virtio_devices) else None
+            dev: VirtioDevice | None = devices[i] if i < len(devices) else None
             t = VirtioMmio(self.bus, self.plic.irq_line(VIRTIO_IRQ + slot), dev,
                            legacy=cfg.virtio_legacy, log=guest_err)
             self.bus.map(VIRTIO_BASE + VIRTIO_STRIDE * slot, MmioRegion("virtio-mmio", VIRTIO_STRIDE, t))
@@ -282,6 +293,11 @@ class VirtMachine:
             self.exit_requested.set()
             for fn in list(self.exit_listeners):
                 fn()
+
+    def powerdown_request(self) -> None:
+        """system_powerdown: a press of the power button, if the board has one."""
+        if self.power_button is not None:
+            self.runner.run_on_vcpu(self.power_button.press)
 
     def system_reset(self, cause: ShutdownCause = ShutdownCause.HOST_QMP_SYSTEM_RESET) -> None:
         """Reset devices and harts (on the vCPU thread); RESET event. A machine
