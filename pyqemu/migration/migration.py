@@ -76,7 +76,7 @@ class Migration:
         self.machine = machine
         self.emit = emit or (lambda name, data: None)
         self.params = MigrationParameters()
-        self.capabilities = {"events": False}
+        self.capabilities = {"events": False, "late-block-activate": False}
         self.status = MigrationStatus.NONE
         self.error: str | None = None
         self._thread: threading.Thread | None = None
@@ -342,8 +342,11 @@ class Migration:
             reader = StreamReader(ch.read_exactly)
             load_stream(reader, m)
             self.transferred = reader.bytes_received
-            for backend in block_backends(m):
-                backend.activate()
+            # With -S and late-block-activate the images stay inactive until
+            # `cont` (both sides inactive: hand-over step 2 can be seen).
+            if self.autostart or not self.capabilities.get("late-block-activate"):
+                for backend in block_backends(m):
+                    backend.activate()
             if ch.has_return_path:
                 ch.write(ANSWER_OK + b"\n")
             self.end_ms = _now_ms()

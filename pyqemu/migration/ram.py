@@ -58,17 +58,14 @@ class RamSender:
                 base = c * CHUNK
                 end = min(base + CHUNK, region.size)
                 old = shadows[c]
-                if old is None:
-                    # Sent as zero: still zero is the common case, and cheap.
-                    if view[base:end] == _ZERO_CHUNK[:end - base]:
-                        continue
-                    cur = bytes(view[base:end])
-                else:
-                    cur = bytes(view[base:end])
-                    if cur == old:
-                        continue
+                # One copy and one memcmp per chunk (a memoryview compared
+                # with bytes goes element by element: far slower).
+                cur = bytes(view[base:end])
+                zero = _ZERO_CHUNK if end - base == CHUNK else bytes(end - base)
+                if cur == (zero if old is None else old):
+                    continue
                 self._send_chunk(writer, b, base, cur, old, result)
-                shadows[c] = None if cur == _ZERO_CHUNK[:end - base] else cur
+                shadows[c] = None if cur == zero else cur
                 if check is not None:
                     check()
                 if throttle is not None:

@@ -110,9 +110,7 @@ class Dispatcher(MigrationCommands):
             raise QMPError("GenericError", "Resetting the Virtual Machine is required")
         if rs.state is RunState.INMIGRATE:
             raise QMPError("GenericError", "Guest is waiting for an incoming migration")
-        refusal = self.cont_refusal()
-        if refusal:
-            raise QMPError("GenericError", refusal)
+        await self.blocking(self.prepare_cont)
         await self.blocking(rs.vm_start)
         return {}
 

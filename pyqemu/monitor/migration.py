@@ -23,7 +23,7 @@ def declare(S) -> None:
     S.struct("MigrationParameters", {"*max-bandwidth": "size", "*downtime-limit": "uint64"})
     S.struct("MigrateSetParameters", {"*max-bandwidth": "size", "*downtime-limit": "uint64"},
              open=True)
-    S.enum("MigrationCapability", ["events"])
+    S.enum("MigrationCapability", ["events", "late-block-activate"])
     S.struct("MigrationCapabilityStatus", {"capability": "MigrationCapability", "state": "bool"})
     S.struct("JobInfo", {"id": "str", "type": "str", "status": "str", "current-progress": "int",
                          "total-progress": "int", "*error": "str"})
@@ -186,14 +186,24 @@ class MigrationCommands:
         self.hub.emit("JOB_STATUS_CHANGE", {"id": id, "status": "null"})
         return {}
 
-    def cont_refusal(self) -> str | None:
-        """Why `cont` must not run: a source whose images now belong to the
-        destination would write them behind its back."""
-        if self.machine.runstate.state is RunState.POSTMIGRATE and any(
-                not b.active for b in block_backends(self.machine)):
-            return ("the migration completed and the disk images now belong to the "
-                    "destination: resuming this machine would corrupt them")
-        return None
+    def prepare_cont(self) -> None:
+        """Before `cont`: a source whose images now belong to the destination
+        must not run (it would write them behind the destination's back); a
+        destination that kept its images inactive (-S with
+        late-block-activate) takes them now."""
+        backends = block_backends(self.machine)
+        inactive = [b for b in backends if not b.active]
+        if not inactive:
+            return
+        if self.machine.runstate.state is RunState.POSTMIGRATE:
+            raise QMPError("GenericError",
+                           "the migration completed and the disk images now belong to the "
+                           "destination: resuming this machine would corrupt them")
+        for b in inactive:
+            try:
+                b.activate()
+            except Exception as e:      # the block layer's one-line reason
+                raise QMPError("GenericError", f"Could not activate '{b.filename}': {e}") from None
 
 
 class MigrationHMP:

@@ -174,11 +174,14 @@ def create_disk(path: Path, size: str = "4M") -> str:
 
 
 def records(disk: str, count: int) -> list[int]:
-    """The record numbers in sectors 0..count-1, read with the real qemu-io
-    (-U: the image may be in use)."""
-    out = subprocess.run(["qemu-img", "dd", "-U", "-f", "qcow2", "-O", "raw", f"if={disk}",
-                          f"of=/dev/stdout", "bs=512", f"count={count}"],
-                         capture_output=True, check=True).stdout
+    """The record numbers in sectors 0..count-1 as the real qemu-img reads
+    them (-U: the image may be in use); stops at the first sector without one."""
+    raw = disk + ".records.raw"
+    subprocess.run(["qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", disk, raw],
+                   check=True)
+    with open(raw, "rb") as f:
+        out = f.read(512 * count)
+    os.unlink(raw)
     nums = []
     for i in range(count):
         rec = out[i * 512:(i + 1) * 512]
@@ -186,6 +189,27 @@ def records(disk: str, count: int) -> list[int]:
             break
         nums.append(int(rec[4:12]))
     return nums
+
+
+def lock_bytes(pid: int, path: str) -> set[int]:
+    """The lock bytes process `pid` holds on `path` (OFD locks, from
+    /proc/PID/fdinfo: which process owns what, as FACTS.md lists it)."""
+    st = os.stat(path)
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    held = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.path.realpath(os.path.join(fd_dir, fd)) != os.path.realpath(path):
+                continue
+            info = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+        except OSError:
+            continue
+        for line in info.splitlines():
+            if line.startswith("lock:") and ident in line:
+                start, end = line.split()[-2:]
+                held.update(range(int(start), int(end) + 1))
+    return held
 
 
 def write_locked_by_someone(disk: str) -> bool:
