@@ -26,6 +26,8 @@ GUESTS: dict[str, list[str]] = {
     "modes": ["modes.S"],
     "elf64": ["elf64.S"],
     "fault": ["fault.S"],
+    "blk": ["start64.S", "lib.c", "virtio.c", "blk.c"],
+    "hostile": ["start64.S", "lib.c", "virtio.c", "hostile.c"],
 }
 CFLAGS = ["-m64", "-O2", "-ffreestanding", "-fno-pic", "-fno-pie", "-fno-stack-protector",
           "-mno-red-zone", "-mgeneral-regs-only", "-fno-asynchronous-unwind-tables",

@@ -39,7 +39,6 @@ from ..loader import LoadError
 from . import boot
 
 COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
-VIRTIO_BASE, VIRTIO_STRIDE, VIRTIO_COUNT, VIRTIO_GSI = 0xFEB00000, 0x200, 8, 5
 LOW_RAM_MAX = 3 << 30
 HIGH_RAM_BASE = 1 << 32
 DEFAULT_RAM = 128 << 20
@@ -125,6 +124,7 @@ class MicrovmMachine:
                 raise MachineError(f"-device isa-debug-exit,iobase={iobase:#x}: {e}") from None
             self.devices.append(dev)
         self.virtio: list = []
+        self.virtio_iothread = None
         self._map_virtio()
         if cfg.serial is not None:
             cfg.serial.attach(self.uart.receive, self.events, on_break=self.uart.receive_break)
@@ -287,6 +287,8 @@ class MicrovmMachine:
         self._load_images()
 
     def start_vcpus(self, paused: bool = False) -> None:
+        if self.virtio_iothread is not None:
+            self.virtio_iothread.start()
         self.runner.start_thread()
         if not paused:
             self.runstate.vm_start()
@@ -295,6 +297,8 @@ class MicrovmMachine:
         return self.exit_requested.wait(timeout)
 
     def finish(self) -> int:
+        if self.virtio_iothread is not None:
+            self.virtio_iothread.stop()
         self.runner.stop()
         self.runner.join(2)
         return self.exit_code if self.exit_code is not None else 0
