@@ -280,7 +280,7 @@ class Migration:
                 self._set_status(MigrationStatus.CANCELLED)
                 return
             self.error = str(e) if isinstance(e, (MigrationError, StreamError)) else \
-                f"migration stream failed: {e.strerror or e}"
+                (self._peer_error() or f"migration stream failed: {e.strerror or e}")
             self._recover(stopped, inactivated, was_running)
             self.end_ms = _now_ms()
             self._set_status(MigrationStatus.FAILED)
@@ -288,6 +288,21 @@ class Migration:
             if self._channel is not None:
                 self._channel.close()
                 self._channel = None
+
+    def _peer_error(self) -> str | None:
+        """The destination's reason, when it refused the stream and closed
+        (the source then sees only a broken pipe)."""
+        ch = self._channel
+        if ch is None or not ch.has_return_path:
+            return None
+        try:
+            answer = ch.read_line(1.0)
+        except OSError:
+            return None
+        if answer.startswith(ANSWER_ERR):
+            why = answer[len(ANSWER_ERR):].decode(errors="replace")
+            return f"the destination failed to load the state: {why}"
+        return None
 
     def _recover(self, stopped: bool, inactivated: list, was_running: bool) -> None:
         """The source keeps the machine: images active again, vCPUs as before."""
