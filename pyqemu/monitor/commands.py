@@ -36,6 +36,8 @@ class Dispatcher(MigrationCommands):
         self.chardev_info = chardev_info or (lambda: [])
         self.block_nodes: dict = {}
         self.gdbserver = None
+        from .block import BlockMonitor
+        self.block = BlockMonitor(machine, hub.emit)
         from .hmp import HMP
         self.hmp = HMP(self)
         missing = [c for c in SCHEMA.commands
@@ -248,25 +250,21 @@ class Dispatcher(MigrationCommands):
         except QOMError as e:
             raise QMPError(e.error_class, str(e)) from None
 
-    # -- block (pyqemu/block's public API; the virt board has no disk yet) ----------------
+    # -- block (monitor/block.py: the virtio-blk drives and blockdev-add's nodes) -----------
     async def qmp_query_block(self):
-        return []
+        return await self.blocking(self._on_vcpu, self.block.query_block)
 
     async def qmp_query_blockstats(self, query_nodes=False):
-        if not query_nodes:
-            return []
-        return [{"node-name": name, "stats": {"rd_bytes": 0, "wr_bytes": 0}}
-                for name in self.block_nodes]
+        return await self.blocking(self._on_vcpu, lambda: self.block.query_blockstats(
+            query_nodes, self.block_nodes))
 
     async def qmp_query_named_block_nodes(self, flat=False):
-        out = []
-        for name, backend in self.block_nodes.items():
-            size = backend.length
-            out.append({"file": backend.filename, "node-name": name, "ro": backend.read_only,
-                        "drv": backend.root.driver,
-                        "image": {"filename": backend.filename, "format": backend.root.driver,
-                                  "virtual-size": size() if callable(size) else size}})
-        return out
+        return await self.blocking(self._on_vcpu, lambda: self.block.query_named_block_nodes(
+            self.block_nodes, flat))
+
+    def _on_vcpu(self, fn):
+        """Block state belongs to the vCPU thread, where virtio-blk requests run."""
+        return self.machine.runner.run_on_vcpu(fn)
 
     async def qmp_blockdev_add(self, **options):
         from ..block import BlockError, blockdev_from_options

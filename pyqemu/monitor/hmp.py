@@ -195,9 +195,7 @@ class HMP(MigrationHMP):
         if sub == "registers":
             return await self._registers(rest.strip())
         if sub == "block":
-            nodes = await self.d.qmp_query_named_block_nodes()
-            return "".join(f"{n['node-name']}: {n['file']} ({n['drv']}"
-                           f"{', read-only' if n['ro'] else ''})\n" for n in nodes)
+            return await self._vcpu(self.d.block.info_block)
         if sub == "mtree":
             return self._mtree()
         if sub == "qtree":
