@@ -23,7 +23,6 @@ Every change of these flushes the translated code.
 from __future__ import annotations
 
 import enum
-import threading
 from dataclasses import dataclass
 
 from ..system.runstate import RunState
@@ -82,7 +81,7 @@ class Debugger:
         self._before_insn: tuple | None = None     # (hart, pc, registers) while watching
         self._attached = False
         self._saved: dict = {}
-        self._lock = threading.Lock()
+        self._held: list = []
 
     # -- attach / detach (call with the machine stopped or from any thread) -------------
     def attach(self) -> None:
@@ -97,6 +96,7 @@ class Debugger:
         self.breakpoints.clear()
         self.watchpoints.clear()
         self._step_hart = None
+        self.runner.run_on_vcpu(self._release)
         self.runner.run_on_vcpu(self._uninstall)
         self._attached = False
 
@@ -176,6 +176,7 @@ class Debugger:
 
     def _stop(self, h, signal: int, extra: str = "") -> None:
         """On the vCPU thread: park the loop (the current block does not run)."""
+        self._release()
         if self._step_hart is not None:
             self._step_hart = None
             self._flush_all()
@@ -225,14 +226,31 @@ class Debugger:
             h.__dict__.pop("_fill", None)
             h.flush_tlb()
 
-    def resume(self, step_hart=None) -> None:
-        """Run (or step hart `step_hart` one instruction); the stop is reported
-        through on_stop."""
+    def resume(self, step_hart=None, held=()) -> None:
+        """Run (or step hart `step_hart` one instruction) with the harts in
+        `held` kept stopped (vCont threads without an action); the stop is
+        reported through on_stop."""
         if step_hart is not None:
             self._step_hart = step_hart
             self._step_ran = False
             self._changed()
+        if held:
+            self.runner.run_on_vcpu(lambda: self._hold(held))
         self.machine.runstate.vm_start()
+
+    @staticmethod
+    def _idle_slice(max_tbs, events, before) -> None:
+        """A held hart's turn in the runner's round robin: nothing runs."""
+
+    def _hold(self, harts) -> None:
+        for h in harts:
+            h.run_observed = self._idle_slice
+        self._held = list(harts)
+
+    def _release(self) -> None:
+        for h in getattr(self, "_held", ()):
+            h.__dict__.pop("run_observed", None)
+        self._held = []
 
     def interrupt(self) -> bool:
         """GDB's ^C: stop a running machine (state paused, as QEMU). False if
@@ -241,6 +259,7 @@ class Debugger:
         if rs.state is not RunState.RUNNING:
             return False
         rs.vm_stop(RunState.PAUSED)
+        self.runner.run_on_vcpu(self._release)
         if self._step_hart is not None:
             self._step_hart = None
             self._changed()

@@ -195,7 +195,7 @@ class GdbSession:
         if cmd == "H":
             return self._set_thread(text[1], text[2:])
         if cmd == "T":
-            return "OK" if self._hart_of(text[1:]) is not None else "E01"
+            return "OK" if self._hart_of(text[1:]) is not None else "E22"
         if cmd in "Zz":
             return self._breakpoint(cmd == "Z", text[1:])
         if cmd == "q":
@@ -298,7 +298,7 @@ class GdbSession:
         return "OK"
 
     # -- execution ---------------------------------------------------------------------
-    def _resume(self, step_hart, addr: str) -> str | None:
+    def _resume(self, step_hart, addr: str, held=()) -> str | None:
         state = self.machine.runstate.state
         if state in (RunState.SHUTDOWN, RunState.INTERNAL_ERROR, RunState.GUEST_PANICKED):
             return "E22"
@@ -307,7 +307,7 @@ class GdbSession:
         while not self._stops.empty():      # stale stops of an earlier run
             self._stops.get_nowait()
         self._waiting_stop = True
-        self.debugger.resume(step_hart)
+        self.debugger.resume(step_hart, held)
         return None
 
     def _interrupt(self) -> None:
@@ -320,18 +320,24 @@ class GdbSession:
         if text == "vCont?":
             return "vCont;c;C;s;S"
         if text.startswith("vCont;"):
-            step = None
+            # Each action names its threads; the first that applies wins; a
+            # thread no action names stays stopped.
+            actions: dict = {}
             for action in text[6:].split(";"):
                 kind, _, tid = action.partition(":")
-                if kind[:1] in "sS":
-                    hart = self._hart_of(tid) if tid else self._c_hart
-                    if hart is None:
-                        return "E22"
-                    step = hart
-                    break
+                harts = self.harts if tid in ("", "-1") else [self._hart_of(tid)]
+                if harts == [None]:
+                    return "E22"
+                for h in harts:
+                    actions.setdefault(h, kind[:1].lower())
+            steps = [h for h, k in actions.items() if k == "s"]
+            if not actions or any(k not in "cs" for k in actions.values()):
+                return "E22"
+            step = steps[0] if steps else None
             if step is not None:
                 self._c_hart = step
-            return self._resume(step, "")
+            held = [h for h in self.harts if h not in actions]
+            return self._resume(step, "", held)
         if text.startswith("vKill"):
             self._kill()
             return None
@@ -388,7 +394,7 @@ class GdbSession:
         if text == "qAttached" or text.startswith("qAttached:"):
             return "1"
         if text == "qC":
-            return "QC" + self._thread_id(self._g_hart.hart_id)
+            return "QC" + self._thread_id(self._c_hart.hart_id)
         if text == "qfThreadInfo":
             return "m" + ",".join(self._thread_id(h.hart_id) for h in self.harts)
         if text == "qsThreadInfo":

@@ -133,3 +133,23 @@ def test_breakpoint_stop_is_debug_state_and_step_moves_one_instruction(target, d
     assert t.qmp.events == ["RESUME", "STOP", "RESUME", "STOP"]
     assert c.request("D") == "OK"
     assert t.proc.wait(20) == 0
+
+
+def _smp_exchange(t) -> list[str]:
+    c = RemoteClient(t.port)
+    out = [c.request("?"), c.request("Hg2"), c.request("qC"), c.request("T2"), c.request("T3")]
+    c.request("vCont;s:2", reply=False)         # hart 1 steps, hart 0 stays stopped
+    out.append(c.wait_reply())
+    for _ in range(2):
+        out += [c.request("Hg1"), c.request("g")[-16:], c.request("Hg2"), c.request("g")[-16:]]
+        c.request("vCont;s:1", reply=False)
+        out.append(c.wait_reply())
+    c.close()
+    return out
+
+
+def test_threads_are_harts_and_vcont_holds_the_others_as_qemu(target, debuggee):
+    want = _smp_exchange(target(QEMU, debuggee, "-smp", "2"))
+    got = _smp_exchange(target(PYQEMU, debuggee, "-smp", "2"))
+    assert want[5] == "T05thread:02;"
+    assert got == want
