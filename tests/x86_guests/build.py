@@ -28,6 +28,12 @@ GUESTS: dict[str, list[str]] = {
     "fault": ["fault.S"],
     "blk": ["start64.S", "lib.c", "virtio.c", "blk.c"],
     "hostile": ["start64.S", "lib.c", "virtio.c", "hostile.c"],
+    "smp": ["start64.S", "smp_tramp.S", "lib.c", "smp.c"],
+    "compute": ["start64.S", "lib.c", "compute.c"],
+}
+# Host programs (the same code run natively, for comparison).
+NATIVE: dict[str, list[str]] = {
+    "native_compute": ["native_compute.c"],
 }
 CFLAGS = ["-m64", "-O2", "-ffreestanding", "-fno-pic", "-fno-pie", "-fno-stack-protector",
           "-mno-red-zone", "-mgeneral-regs-only", "-fno-asynchronous-unwind-tables",
@@ -40,7 +46,8 @@ class BuildError(Exception):
 
 def _digest(name: str) -> str:
     h = hashlib.sha256()
-    for src in sorted(set(GUESTS[name] + ["guest.ld", "build.py"] + _headers())):
+    sources = GUESTS[name] if name in GUESTS else NATIVE[name]
+    for src in sorted(set(sources + ["guest.ld", "build.py"] + _headers())):
         h.update(src.encode())
         h.update((HERE / src).read_bytes())
     return h.hexdigest()[:16]
@@ -76,18 +83,31 @@ def build(name: str) -> Path:
         _run(["ld", "-m", "elf_x86_64", "-nostdlib", "--no-warn-rwx-segments", "-T",
               str(HERE / "guest.ld"), "-o", elf64, *objs])
         out.parent.mkdir(parents=True, exist_ok=True)
+        # The 64-bit link too (a plain ELF64 entered in long mode by our
+        # loader); written before the .elf, whose presence means "built".
+        shutil.copy(elf64, out.with_suffix(".elf64"))
         tmp_out = out.with_suffix(f".tmp{os.getpid()}")
         _run(["objcopy", "-O", "elf32-i386", elf64, str(tmp_out)])
         os.replace(tmp_out, out)
-        # The 64-bit link too: a plain ELF64 entered in long mode by our loader.
-        shutil.copy(elf64, out.with_suffix(".elf64"))
+    return out
+
+
+def build_native(name: str) -> Path:
+    """A host executable built from NATIVE[name] (cached like the guests)."""
+    out = CACHE / _digest(name) / name
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(f".tmp{os.getpid()}")
+    _run(["gcc", "-O2", "-I", str(HERE), "-o", str(tmp_out), *[str(HERE / s) for s in NATIVE[name]]])
+    os.replace(tmp_out, out)
     return out
 
 
 def main(argv: list[str]) -> int:
     try:
-        for name in argv or list(GUESTS):
-            print(build(name))
+        for name in argv or list(GUESTS) + list(NATIVE):
+            print(build_native(name) if name in NATIVE else build(name))
     except BuildError as e:
         sys.stderr.write(f"build.py: {e}\n")
         return 1

@@ -28,13 +28,13 @@ _start:
 	.globl setup_paging32
 setup_paging32:                   /* also used by the AP trampoline */
 	mov $pdpt, %eax
-	or $3, %eax
+	or $7, %eax
 	mov %eax, pml4
 	xor %ecx, %ecx
 2:	mov %ecx, %eax                /* 4 PDPT entries -> 4 page directories */
 	shl $12, %eax
 	add $pds, %eax
-	or $3, %eax
+	or $7, %eax
 	mov %eax, pdpt(,%ecx,8)
 	inc %ecx
 	cmp $4, %ecx

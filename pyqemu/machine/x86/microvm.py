@@ -2,6 +2,7 @@
 
     guest-physical                         I/O ports
     0x00000000  RAM (below 3 GiB)          0x3f8-0x3ff  16550A UART, GSI 4
+    0x000f0000  MP floating pointer + table
     0xfeb00000  virtio-mmio slots          0xf4 (e.g.)  isa-debug-exit (-device)
                 (0x200 apart, GSI 5+n)
     0xfec00000  IOAPIC   (in-kernel)
@@ -30,6 +31,7 @@ from ...chardev.base import Chardev
 from ...hw.char.ns16550a import Ns16550a
 from ...hw.irq import IRQLine
 from ...hw.x86.debug_exit import IsaDebugExit
+from ...hw.x86.mptable import build_mptable
 from ...memory.address_space import AddressSpace, GuestMemoryError
 from ...memory.region import MmioRegion, RamRegion
 from ...system.clock import VirtualClock
@@ -39,6 +41,7 @@ from ..loader import LoadError
 from . import boot
 
 COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
+MPTABLE_ADDR = 0xF0000          # in the BIOS area Linux and the MP spec search
 LOW_RAM_MAX = 3 << 30
 HIGH_RAM_BASE = 1 << 32
 DEFAULT_RAM = 128 << 20
@@ -178,6 +181,7 @@ class MicrovmMachine:
     def _load_images(self) -> None:
         cfg = self.cfg
         boot.install_boot_tables(self.bus)
+        self.bus.load_image(MPTABLE_ADDR, build_mptable(MPTABLE_ADDR, cfg.smp))
         from . import linux
         try:
             state = linux.load_any(self, cfg.kernel, cfg.append or "", cfg.initrd)
