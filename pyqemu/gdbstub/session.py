@@ -9,6 +9,7 @@ the vCPU thread (`runner.run_on_vcpu`) with the machine stopped.
 from __future__ import annotations
 
 import queue
+import sys
 import select
 import socket
 import threading
@@ -156,8 +157,11 @@ class GdbSession:
             text = payload.decode("ascii", "replace")
         try:
             reply = self._dispatch(cmd, text, payload)
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, KeyError):      # a malformed packet
             reply = E_INVALID
+        except Exception as e:          # a stub bug must not end the debugging session
+            sys.stderr.write(f"gdbstub: packet {payload[:40]!r}: {type(e).__name__}: {e}\n")
+            reply = "E01"
         if reply is not None:
             self.send(reply)
 
@@ -172,7 +176,9 @@ class GdbSession:
         if cmd == "p":
             return self._read_reg(int(text[1:], 16))
         if cmd == "P":
-            num, _, value = text[1:].partition("=")
+            num, eq, value = text[1:].partition("=")
+            if not eq:
+                return E_INVALID
             return self._write_reg(int(num, 16), value)
         if cmd == "m":
             addr, _, length = text[1:].partition(",")
@@ -228,7 +234,10 @@ class GdbSession:
         width = self.regs.width(num)
         if width is None:
             return E_BAD_ADDRESS
-        value = int.from_bytes(bytes.fromhex(hexvalue)[:width], "little")
+        raw = bytes.fromhex(hexvalue)
+        if len(raw) < width:
+            return E_INVALID
+        value = int.from_bytes(raw[:width], "little")
         ok = self._vcpu(lambda: self.regs.write(self._g_hart, num, value))
         return "OK" if ok else E_BAD_ADDRESS
 
@@ -370,7 +379,6 @@ class GdbSession:
         self._closed = True
 
     def _kill(self) -> None:
-        import sys
         from ..system.runstate import ShutdownCause
         sys.stderr.write("pyqemu: Terminated via GDBstub\n")
         self._closed = True

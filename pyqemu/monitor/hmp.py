@@ -299,7 +299,7 @@ class HMP(MigrationHMP):
         try:
             self.d.start_gdbserver(device)
         except ValueError as e:        # GdbServerError: the device cannot be opened
-            return f"Could not open gdbserver on device '{device}'\n{e}\n"
+            return f"{e}\nCould not open gdbserver on device '{device}'\n"
         if device == "none":
             return "Disabled gdbserver\n"
         return f"Waiting for gdb connection on device '{device}'\n"

@@ -153,3 +153,32 @@ def test_threads_are_harts_and_vcont_holds_the_others_as_qemu(target, debuggee):
     got = _smp_exchange(target(PYQEMU, debuggee, "-smp", "2"))
     assert want[5] == "T05thread:02;"
     assert got == want
+
+
+def test_hmp_gdbserver_answers_as_qemu(target, debuggee):
+    def answers(t):
+        def hmp(line):
+            return t.qmp.command("human-monitor-command", **{"command-line": line}).replace(
+                str(t.port), "PORT")
+        out = [hmp("gdbserver none"), hmp(f"gdbserver tcp::{t.port}")]
+        bad = hmp("gdbserver bogus:x").splitlines()
+        return out + [bad[-1], len(bad)]      # QEMU's reason line differs in wording
+    want = answers(target(QEMU, debuggee))
+    assert want == ["Disabled gdbserver\r\n",
+                    "Waiting for gdb connection on device 'tcp::PORT'\r\n",
+                    "Could not open gdbserver on device 'bogus:x'", 2]
+    assert answers(target(PYQEMU, debuggee)) == want
+
+
+def test_malformed_packets_get_errors_and_the_session_goes_on(target, debuggee):
+    t = target(PYQEMU, debuggee)
+    c = RemoteClient(t.port)
+    for bad in ["mzz,4", "m80000000", "Z9,0,0", "Zx", "pzz", "P20", "Hgzz", "qXfer:features:read:x",
+                "vCont;q", "P20=12"]:
+        reply = c.request(bad)
+        assert reply == "" or reply.startswith("E"), (bad, reply)
+    assert c.request("qAttached") == "1"
+    assert c.request("m80000000,2") != ""
+    c.send_raw(b"$m80000000,2#00")                  # a bad checksum is refused with '-'
+    assert c.request("?") == "T05thread:01;"
+    c.close()
