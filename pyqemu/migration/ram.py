@@ -12,6 +12,8 @@ A chunk that was zero when sent keeps no shadow. A store-path dirty bitmap
 
 from __future__ import annotations
 
+import ctypes
+import os
 import time
 from dataclasses import dataclass
 
@@ -22,6 +24,48 @@ PAGES_PER_CHUNK = CHUNK // PAGE_SIZE
 _ZERO_CHUNK = bytes(CHUNK)
 _ZERO_PAGE = bytes(PAGE_SIZE)
 _NEVER_SENT = object()
+_PAGEMAP_ENTRY = 8
+_ABSENT = bytes(_PAGEMAP_ENTRY * PAGES_PER_CHUNK)
+
+
+class _Residency:
+    """Which chunks of a RAM block the host has ever backed, from
+    /proc/self/pagemap (Linux's pagemap.rst: bit 63 present, bit 62
+    swapped). A chunk with no page present or swapped was never written:
+    it is zero, and reading it would only fault in zero pages. None where
+    pagemap cannot be read: every chunk is then read."""
+
+    def __init__(self, region):
+        try:
+            self._fd = os.open("/proc/self/pagemap", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+            self._entries = None
+            return
+        self._first = ctypes.addressof(ctypes.c_char.from_buffer(region.mem)) // PAGE_SIZE
+        self._pages = region.size // PAGE_SIZE
+        self._entries = None
+
+    def refresh(self) -> None:
+        """Read the block's entries once per pass: one system call (each one
+        lets the vCPU thread take the interpreter lock for a while)."""
+        self._entries = None
+        if self._fd is None:
+            return
+        try:
+            self._entries = os.pread(self._fd, self._pages * _PAGEMAP_ENTRY,
+                                     self._first * _PAGEMAP_ENTRY)
+        except OSError:
+            self._entries = None
+
+    def absent(self, base: int, end: int) -> bool:
+        entries = self._entries
+        if entries is None:
+            return False
+        a, b = base // PAGE_SIZE * _PAGEMAP_ENTRY, end // PAGE_SIZE * _PAGEMAP_ENTRY
+        if b > len(entries):
+            return False
+        return entries[a:b] == _ABSENT[:b - a]
 
 
 @dataclass
@@ -43,6 +87,7 @@ class RamSender:
         self.blocks = blocks                      # [(name, RamRegion)]
         self.shadow = [[_NEVER_SENT] * ((r.size + CHUNK - 1) // CHUNK) for _, r in blocks]
         self.total_bytes = sum(r.size for _, r in blocks)
+        self.residency = [_Residency(r) for _, r in blocks]
 
     def send_pass(self, writer: StreamWriter, throttle=None, check=None) -> PassResult:
         """Send every page that differs from what was sent before (all of
@@ -54,22 +99,39 @@ class RamSender:
         for b, (_, region) in enumerate(self.blocks):
             view = region.view
             shadows = self.shadow[b]
+            residency = self.residency[b]
+            residency.refresh()
             for c in range(len(shadows)):
                 base = c * CHUNK
                 end = min(base + CHUNK, region.size)
                 old = shadows[c]
+                if old is _NEVER_SENT and residency.absent(base, end):
+                    n = (end - base) // PAGE_SIZE
+                    writer.ram_pages(b, base // PAGE_SIZE, [None] * n)
+                    result.duplicate += n
+                    shadows[c] = None
+                    continue
+                if old is None and residency.absent(base, end):
+                    continue              # never backed, still zero: nothing to read
                 # One copy and one memcmp per chunk (a memoryview compared
                 # with bytes goes element by element: far slower).
                 cur = bytes(view[base:end])
                 zero = _ZERO_CHUNK if end - base == CHUNK else bytes(end - base)
                 if cur == (zero if old is None else old):
                     continue
-                self._send_chunk(writer, b, base, cur, old, result)
+                if old is _NEVER_SENT and cur == zero:
+                    # Most of a fresh guest's RAM: markers only, no page walk.
+                    n = len(cur) // PAGE_SIZE
+                    writer.ram_pages(b, base // PAGE_SIZE, [None] * n)
+                    result.duplicate += n
+                else:
+                    self._send_chunk(writer, b, base, cur, old, result)
                 shadows[c] = None if cur == zero else cur
                 if check is not None:
                     check()
                 if throttle is not None:
                     throttle(writer.bytes_sent - before)
+        writer.flush()
         result.bytes_sent = writer.bytes_sent - before
         result.seconds = time.monotonic() - start
         return result
@@ -111,6 +173,10 @@ class RamReceiver:
         self.blocks = blocks
         self.set_up = False
         self.pages = 0
+        self.residency = [_Residency(r) for _, r in blocks]
+        # Chunks this receiver wrote data into: the residency read at setup
+        # no longer speaks for them.
+        self.written: list[set[int]] = [set() for _ in blocks]
 
     def setup(self, announced: list[tuple[str, int]]) -> None:
         mine = [(name, r.size) for name, r in self.blocks]
@@ -123,6 +189,10 @@ class RamReceiver:
             if size != my_size:
                 raise StreamError(f"Length mismatch: RAM block '{name}' is {size:#x} bytes in "
                                   f"the stream, {my_size:#x} here (check -m)")
+        for r in self.residency:
+            # Once, before any page lands: what is absent now is zero until
+            # this receiver writes it (and it writes only data into it).
+            r.refresh()
         self.set_up = True
 
     def load(self, block: int, first: int, flags: bytes, data: bytes) -> None:
@@ -136,13 +206,32 @@ class RamReceiver:
                               f"'{self.blocks[block][0]}'")
         view = region.view
         pos = 0
-        for i, flag in enumerate(flags):
-            addr = (first + i) * PAGE_SIZE
-            if flag:
-                view[addr:addr + PAGE_SIZE] = data[pos:pos + PAGE_SIZE]
-                pos += PAGE_SIZE
-            elif view[addr:addr + PAGE_SIZE] != _ZERO_PAGE:
-                # Only pages that hold something are cleared: an untouched
-                # page of the lazily backed RAM stays uncommitted.
-                view[addr:addr + PAGE_SIZE] = _ZERO_PAGE
+        i = 0
+        n = len(flags)
+        while i < n:
+            # Runs of one kind: data lands with one copy; a zero run is
+            # compared in 1 MiB pieces (bytes against bytes: a memcmp) and
+            # cleared only where it holds something, so untouched pages of
+            # the lazily backed RAM stay uncommitted.
+            j = i
+            while j < n and flags[j] == flags[i]:
+                j += 1
+            start, end = (first + i) * PAGE_SIZE, (first + j) * PAGE_SIZE
+            if flags[i]:
+                size = end - start
+                view[start:end] = data[pos:pos + size]
+                pos += size
+                self.written[block].update(range(start // CHUNK, (end - 1) // CHUNK + 1))
+            else:
+                residency = self.residency[block]
+                a = start
+                while a < end:
+                    b = min(end, (a // CHUNK + 1) * CHUNK)      # within one chunk
+                    if a // CHUNK in self.written[block] or not residency.absent(a, b):
+                        # Possibly non-zero: cleared where it holds something.
+                        zero = _ZERO_CHUNK if b - a == CHUNK else bytes(b - a)
+                        if bytes(view[a:b]) != zero:
+                            view[a:b] = zero
+                    a = b
+            i = j
         self.pages += len(flags)

@@ -154,3 +154,41 @@ def test_bad_streams_fail_with_one_line(machines):
     cut = stream.rindex(b"riscv.sifive.test") - 3
     with pytest.raises(StreamError, match="end marker counts|lacks the state of"):
         load(stream[:cut] + stream[-5:])
+
+
+def test_passes_send_what_changed_and_the_destination_follows(machines):
+    """A page written, sent, then changed and finally cleared between passes
+    ends as the source has it; untouched RAM is never sent as data."""
+    from pyqemu.migration.ram import RamReceiver, RamSender
+    from pyqemu.migration.state import ram_blocks
+    from pyqemu.migration.stream import Record, StreamWriter
+
+    src, dst = machines(), machines()
+    out = bytearray()
+    w = StreamWriter(out.extend)
+    sender = RamSender(ram_blocks(src))
+    page = 0x3000000                      # 48 MiB into RAM: nothing there yet
+    src.ram.view[page:page + 4] = b"abcd"
+    first = sender.send_pass(w)
+    assert first.normal < 100 and first.duplicate > 16000
+    src.ram.view[page:page + 4] = b"wxyz"
+    src.ram.view[page + 8192:page + 8196] = b"more"
+    second = sender.send_pass(w)
+    assert (second.normal, second.duplicate) == (2, 0)
+    src.ram.view[page:page + 4] = bytes(4)
+    third = sender.send_pass(w)
+    assert (third.normal, third.duplicate) == (0, 1)
+    assert sender.send_pass(w).pages == 0, "nothing changed, nothing sent"
+
+    from pyqemu.migration.stream import StreamReader
+    r = StreamReader(io.BytesIO(bytes(out)).read)
+    recv = RamReceiver(ram_blocks(dst))
+    recv.setup([(n, reg.size) for n, reg in ram_blocks(dst)])
+    while True:
+        try:
+            kind = r.record_type()
+        except StreamError:
+            break
+        assert kind is Record.RAM_PAGES
+        recv.load(*r.ram_pages())
+    assert bytes(dst.ram.view) == bytes(src.ram.view)
