@@ -33,6 +33,7 @@ ANSWER_OK = b"PYQM-OK"
 ANSWER_ERR = b"PYQM-ERR "
 ANSWER_TIMEOUT = 30.0
 MAX_PASSES = 30
+MIGRATION_SWITCH_INTERVAL = 0.0005
 
 
 class MigrationStatus(enum.Enum):
@@ -198,6 +199,17 @@ class Migration:
         return throttle
 
     def _outgoing(self, uri: str) -> None:
+        # The vCPU thread holds the interpreter lock between switch
+        # intervals; every system call of this thread gives it back and waits
+        # up to one interval to retake it. Shorter intervals while migrating.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(MIGRATION_SWITCH_INTERVAL)
+        try:
+            self._outgoing_locked(uri)
+        finally:
+            sys.setswitchinterval(interval)
+
+    def _outgoing_locked(self, uri: str) -> None:
         m = self.machine
         rs = m.runstate
         stopped = False
