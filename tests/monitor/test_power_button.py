@@ -67,7 +67,8 @@ def test_the_guest_driver_works_on_qemu(guest, tmp_path):
             c = QMPClient("power")
             await c.connect(qmp)
             await c.execute("input-send-event", {"events": [
-                {"type": "key", "data": {"down": True, "key": {"type": "qcode", "data": "power"}}}]})
+                {"type": "key",
+                 "data": {"down": True, "key": {"type": "qcode", "data": "power"}}}]})
             await c.disconnect()
         asyncio.run(press())
         assert proc.wait(20) == 0           # QEMU's SiFive test exit
