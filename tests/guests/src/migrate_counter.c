@@ -6,7 +6,9 @@
      virtio-mmio as QEMU 7.2 runs it), up to MAX_RECORDS,
    - checks that every page of its dirty buffer still holds the previous
      counter, then stamps the new one (so a lost page shows as "BAD"),
-   and between ticks keeps dirtying that buffer.
+   and between ticks keeps dirtying that buffer for half a tick, then waits
+   in WFI for the CLINT timer interrupt (mtimecmp): a timer that is not
+   re-armed after a migration or loadvm leaves the guest asleep for good.
    Under QEMU and pyqemu alike the console must continue with N+1 after a
    migration or loadvm, and the disk must hold records 0..N in order. */
 #include "runtime.h"
@@ -109,6 +111,8 @@ int main(void)
     virtio_setup();
     print("migrate guest up\n");
     next = csr_read(time);
+    csr_clear(mstatus, MSTATUS_MIE);
+    csr_set(mie, 1UL << IRQ_M_TIMER);
     for (;;) {
         for (p = 0; p < DIRTY_PAGES; p++) {
             if (n && dirty[p][0] != n - 1) {
@@ -125,11 +129,16 @@ int main(void)
         print("\n");
         n++;
         next += TICK;
-        while (csr_read(time) < next) {
+        *(volatile u64 *)CLINT_MTIMECMP0 = next;
+        while (csr_read(time) < next - TICK / 2) {
             /* keep dirtying: one word in a different page each time round */
             dirty[spin % DIRTY_PAGES][1 + spin % 511] = spin;
             spin += 7;
         }
+        /* Interrupts stay globally off (mstatus.MIE = 0): WFI still wakes
+           on the pending, enabled MTIP, and no handler runs. */
+        while (!(csr_read(mip) & (1UL << IRQ_M_TIMER)))
+            asm volatile("wfi");
     }
     return 0;
 }
