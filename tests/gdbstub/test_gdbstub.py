@@ -40,6 +40,12 @@ SESSION = [
 ]
 
 
+# Read and access watchpoints: stops before the access, as QEMU's stub.
+WATCH_SESSION = ["break square", "continue", "delete", "rwatch result", "continue",
+                 "print/x $pc", "awatch counter", "continue", "print/x $pc", "continue",
+                 "print/x $pc", "info watchpoints"]
+
+
 def _normalise(text: str) -> list[str]:
     # gdb's own chatter that depends on the stub's thread naming (QEMU's
     # stub announces multiprocess ids) is not the stub's behaviour.
@@ -51,6 +57,13 @@ def test_session_prints_what_qemu_prints(target, debuggee):
     want = _normalise(target(QEMU, debuggee).gdb(debuggee, SESSION))
     got = _normalise(target(PYQEMU, debuggee).gdb(debuggee, SESSION))
     assert "Breakpoint 1, square (x=x@entry=2)" in "\n".join(want)      # the script did its job
+    assert got == want
+
+
+def test_read_and_access_watchpoints_as_qemu(target, debuggee):
+    want = _normalise(target(QEMU, debuggee).gdb(debuggee, WATCH_SESSION))
+    got = _normalise(target(PYQEMU, debuggee).gdb(debuggee, WATCH_SESSION))
+    assert "Hardware access (read/write) watchpoint 3: counter" in want
     assert got == want
 
 
