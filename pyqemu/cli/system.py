@@ -55,6 +55,9 @@ SPECS = [
     OptionSpec("incoming", True, "prepare for incoming migration, listen on a given tcp, unix, "
                "exec, fd or file URI, or wait for migrate-incoming with 'defer'", "uri"),
     OptionSpec("loadvm", True, "start right away with a saved state (loadvm in monitor)", "tag"),
+    OptionSpec("icount", True, "enable virtual instruction counter with 2^N clock ticks per "
+               "instruction; sleep=on|off: let time pass in host time while the guest is idle",
+               "[shift=]N[,sleep=on|off]"),
     OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen)", "name"),
 ]
 
@@ -150,6 +153,13 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
         elif name == "m":
             kv = parse_keyval(val, "size", "-m")
             cfg.ram_size = parse_size(kv.get("size", "128"), "m", "-m")
+        elif name == "icount":
+            kv = parse_keyval(val, "shift", "-icount")
+            shift = kv.get("shift", "0")
+            if not shift.isdigit() or int(shift) > 10:
+                raise OptionError(f"-icount {val}: shift must be a number from 0 to 10 "
+                                  "(shift=auto is not supported)")
+            cfg.icount = (int(shift), parse_bool(kv.get("sleep", "on"), "-icount sleep"))
         elif name == "smp":
             kv = parse_keyval(val, "cpus", "-smp")
             try:

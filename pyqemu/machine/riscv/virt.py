@@ -30,7 +30,7 @@ from ...hw.virtio.device import VirtioDevice
 from ...hw.virtio.mmio import VirtioMmio
 from ...memory.address_space import AddressSpace
 from ...memory.region import MmioRegion, RamRegion, RomRegion
-from ...system.clock import VirtualClock
+from ...system.clock import InstructionClock, VirtualClock
 from ...system.events import EventQueue
 from ...system.runstate import RunStateMachine, ShutdownCause
 from ...target.riscv.cpu import RISCVCPU
@@ -79,6 +79,7 @@ class VirtConfig:
     virtio_devices: list = field(default_factory=list)
     virtio_legacy: bool = True           # QEMU 7.2: virtio-mmio.force-legacy=true
     power_button: bool = False           # -machine power-button=on (not in QEMU 7.2)
+    icount: tuple[int, bool] | None = None   # -icount shift=N,sleep=on|off
 
 
 def _boot_rom(xlen: int, start: int, fdt: int, next_addr: int) -> bytes:
@@ -114,7 +115,8 @@ class VirtMachine:
                                f"(16M .. {MAX_RAM[cfg.xlen] >> 20}M)")
         self.exit_code: int | None = None
         self.dumped_dtb = False          # -machine dumpdtb: write the tree and exit, as QEMU
-        self.clock = VirtualClock()
+        self.clock = (VirtualClock() if cfg.icount is None
+                      else InstructionClock(*cfg.icount))
         self.events = EventQueue()
         self.bus = AddressSpace("riscv-virt")
         self.ram = RamRegion("riscv.virt.ram", cfg.ram_size)
