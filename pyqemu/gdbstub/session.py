@@ -65,6 +65,13 @@ class GdbSession:
     def _stopped(self, stop: StopReason) -> None:
         self._stops.put(stop)
 
+    def _runstate_changed(self, running: bool, state) -> None:
+        # A stop GDB did not cause (QMP `stop`, its own ^C) ends its wait as an
+        # interrupt, as QEMU's stub reports a pause. Stops in debug state come
+        # with their own reason from the debugger.
+        if not self._closed and self._waiting_stop and state is RunState.PAUSED:
+            self._stops.put(StopReason(SIGINT, self._c_hart.hart_id))
+
     def _machine_exited(self) -> None:
         # The guest powered off (or the process quits): GDB hears the exit status.
         if not self._closed:
@@ -75,6 +82,7 @@ class GdbSession:
     def run(self) -> None:
         m = self.machine
         m.exit_listeners.append(self._exit_listener)
+        m.runstate.add_notifier(self._runstate_changed)
         try:
             # As QEMU: a new connection stops a running machine.
             self.debugger.attach()
@@ -322,8 +330,7 @@ class GdbSession:
     def _interrupt(self) -> None:
         if not self._waiting_stop:
             return
-        if self.debugger.interrupt():
-            self._stops.put(StopReason(SIGINT, self._c_hart.hart_id))
+        self.debugger.interrupt()      # the pause is reported by _runstate_changed
 
     def _v_packet(self, text: str) -> str | None:
         if text == "vCont?":

@@ -195,3 +195,17 @@ def test_malformed_packets_get_errors_and_the_session_goes_on(target, debuggee):
     c.send_raw(b"$m80000000,2#00")                  # a bad checksum is refused with '-'
     assert c.request("?") == "T05thread:01;"
     c.close()
+
+
+@pytest.mark.parametrize("binary", [QEMU, PYQEMU])
+def test_qmp_stop_ends_gdbs_wait_as_an_interrupt(target, debuggee, binary):
+    t = target(binary, debuggee)
+    c = RemoteClient(t.port)
+    c.request("qSupported")
+    assert c.request(f"M{_symbol(debuggee, 'spin'):x},8:0100000000000000") == "OK"
+    c.request("vCont;c", reply=False)
+    time.sleep(0.2)
+    t.qmp.command("stop")
+    assert c.wait_reply() == "T02thread:01;"
+    assert t.qmp.status() == "paused"
+    c.close()
