@@ -173,7 +173,8 @@ class Machine:
                     raise MachineError(f"-machine {val}: only virt is available")
                 if "power-button" in kv:
                     try:
-                        opts["power_button"] = parse_bool(kv["power-button"], "-machine")
+                        opts["power_button"] = parse_bool(kv["power-button"],
+                                                          "-machine power-button")
                     except OptionError as e:
                         raise MachineError(str(e)) from None
                 continue

@@ -139,3 +139,13 @@ def test_without_a_power_button_powerdown_is_only_an_event(guests):
         assert m.wait_for_shutdown(0.5) is None
         assert m.status == "running"
         assert [e["event"] for e in m.events] == ["RESUME", "POWERDOWN"]
+
+
+def test_api_command_line_takes_the_machine_property(guest):
+    from pyqemu.api import Machine, MachineError
+    with Machine.from_args(["-M", "virt,power-button=on", "-bios", "none",
+                            "-kernel", str(guest)]) as m:
+        assert m._vm.power_button is not None
+    with pytest.raises(MachineError, match="power-button"):
+        Machine.from_args(["-M", "virt,power-button=maybe", "-bios", "none",
+                           "-kernel", str(guest)])
