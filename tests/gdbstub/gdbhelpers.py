@@ -106,8 +106,13 @@ class GdbTarget:
 class RemoteClient:
     """The remote protocol by hand (GDB manual, appendix E)."""
 
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    def __init__(self, port: int | None = None, path: str | None = None):
+        if path is not None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(20)
+            self.sock.connect(path)
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
         self.buf = b""
 
     def _packet(self) -> str:

@@ -209,3 +209,20 @@ def test_qmp_stop_ends_gdbs_wait_as_an_interrupt(target, debuggee, binary):
     assert c.wait_reply() == "T02thread:01;"
     assert t.qmp.status() == "paused"
     c.close()
+
+
+def test_api_gdbserver_on_a_unix_socket(debuggee, tmp_path):
+    from pyqemu.api import Machine, MachineError
+    with Machine(kernel=str(debuggee)) as m:
+        with pytest.raises(MachineError, match="gdbstub device 'bogus:x'"):
+            m.gdbserver("bogus:x")
+        path = str(tmp_path / "gdb.sock")
+        m.gdbserver(f"unix:{path},server=on,wait=off")
+        m.start(paused=True)
+        c = RemoteClient(path=path)
+        assert c.request("qAttached") == "1"
+        assert c.request("p20") == (0x1000).to_bytes(8, "little").hex()    # the reset vector
+        c.request("c", reply=False)
+        assert c.wait_reply() == "W00"
+        assert m.wait_for_shutdown(10) == 0
+        c.close()
