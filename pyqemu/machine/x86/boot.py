@@ -2,7 +2,8 @@
 
 Low memory the loader uses (the guest may reuse it once started):
 
-    0x00500  GDT: 0x08 64-bit code, 0x10 32-bit code, 0x18 data
+    0x00500  GDT: 0x08 32-bit code, 0x10 64-bit code, 0x18 data (Linux's
+             __BOOT_CS/__BOOT_DS are 0x10/0x18)
     0x01000  PML4, 0x2000 PDPT, 0x3000-0x6fff page directories
              (identity map of the first 4 GiB with 2 MiB pages, 64-bit entry)
     0x07000  multiboot information / Linux boot_params / PVH start info
@@ -30,8 +31,8 @@ CMDLINE_ADDR = 0x20000
 CMDLINE_MAX = 0x10000
 STACK_TOP = 0x80000
 
-SEL_CODE64, SEL_CODE32, SEL_DATA = 0x08, 0x10, 0x18
-GDT = struct.pack("<4Q", 0, 0x00AF9A000000FFFF, 0x00CF9A000000FFFF, 0x00CF92000000FFFF)
+SEL_CODE32, SEL_CODE64, SEL_DATA = 0x08, 0x10, 0x18
+GDT = struct.pack("<4Q", 0, 0x00CF9A000000FFFF, 0x00AF9A000000FFFF, 0x00CF92000000FFFF)
 
 CR0_PE, CR0_ET, CR0_PG = 1 << 0, 1 << 4, 1 << 31
 CR4_PAE = 1 << 5
