@@ -381,7 +381,9 @@ class GdbSession:
     def _detach(self) -> None:
         self.debugger.detach()
         rs = self.machine.runstate
-        if rs.state in (RunState.DEBUG, RunState.PAUSED):
+        # As QEMU's stub: detaching lets the machine run, even out of -S.
+        if rs.state not in (RunState.RUNNING, RunState.SHUTDOWN, RunState.INTERNAL_ERROR,
+                            RunState.GUEST_PANICKED, RunState.INMIGRATE):
             rs.vm_start()
         self._closed = True
 

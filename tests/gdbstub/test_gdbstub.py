@@ -226,3 +226,13 @@ def test_api_gdbserver_on_a_unix_socket(debuggee, tmp_path):
         assert c.wait_reply() == "W00"
         assert m.wait_for_shutdown(10) == 0
         c.close()
+
+
+@pytest.mark.parametrize("binary", [QEMU, PYQEMU])
+def test_detach_lets_a_prelaunch_machine_run(target, debuggee, binary):
+    t = target(binary, debuggee)
+    c = RemoteClient(t.port)
+    c.request("qSupported")
+    assert t.qmp.status() == "prelaunch"
+    assert c.request("D") == "OK"
+    assert t.proc.wait(20) == 0                   # the guest ran to its power-off
