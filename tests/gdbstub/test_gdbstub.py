@@ -236,3 +236,13 @@ def test_detach_lets_a_prelaunch_machine_run(target, debuggee, binary):
     assert t.qmp.status() == "prelaunch"
     assert c.request("D") == "OK"
     assert t.proc.wait(20) == 0                   # the guest ran to its power-off
+
+
+@pytest.mark.parametrize("binary", [QEMU, PYQEMU])
+def test_kill_ends_the_emulator(target, debuggee, binary):
+    t = target(binary, debuggee)
+    c = RemoteClient(t.port)
+    c.request("qSupported")
+    c.request("k", reply=False)
+    assert t.proc.wait(20) == 0
+    assert b"Terminated via GDBstub" in t.proc.stderr.read()
