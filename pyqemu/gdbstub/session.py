@@ -18,7 +18,7 @@ from ..monitor.memory import MemoryAccessError, read_virtual, virt_to_phys
 from ..system.runstate import RunState
 from .control import SIGINT, SIGTRAP, Debugger, StopReason, Watchpoint, WatchKind
 from .packet import PacketReader, frame, unescape
-from .registers import CSR_BASE, G_REGISTERS, RegisterFile
+from .registers import G_REGISTERS, RegisterFile
 
 PACKET_SIZE = 0x4000
 # errno-style error numbers GDB prints ("E14": bad address, as QEMU's stub).

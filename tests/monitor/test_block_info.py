@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from monhelpers import PYQEMU, QEMU, Emulator, RawQMP
+from monhelpers import PYQEMU, QEMU, RawQMP
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "virtio"))
 
