@@ -246,3 +246,26 @@ def test_kill_ends_the_emulator(target, debuggee, binary):
     c.request("k", reply=False)
     assert t.proc.wait(20) == 0
     assert b"Terminated via GDBstub" in t.proc.stderr.read()
+
+
+def test_example_gdb_remote(debuggee):
+    import sys
+    from gdbhelpers import REPO, free_port
+    port = free_port()
+    example = subprocess.Popen([sys.executable, str(REPO / "examples" / "gdb_remote.py"),
+                                str(debuggee), str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "waiting for gdb" in example.stdout.readline()
+        gdb = subprocess.run(["gdb-multiarch", "-q", "-nx", "-batch",
+                              "-ex", f"target remote 127.0.0.1:{port}", "-ex", "break square",
+                              "-ex", "continue", "-ex", "print x", "-ex", "delete",
+                              "-ex", "continue", str(debuggee)],
+                             capture_output=True, text=True, timeout=60)
+        assert "$1 = 1" in gdb.stdout, gdb.stdout + gdb.stderr
+        assert "exited normally" in gdb.stdout
+        assert "guest exited with 0" in example.stdout.read()
+        assert example.wait(20) == 0
+    finally:
+        if example.poll() is None:
+            example.kill()
+            example.wait()
