@@ -63,10 +63,16 @@ def one_run(binary: str, tmp: Path, mem: str, bandwidth: int, tag: str) -> dict:
             time.sleep(0.02)
             info = src.qmp.cmd("query-migrate")
         last = [int(x) for x in re.findall(r"count (\d+)\n", src.text())][-1]
-        dst.wait_count(last + 3, timeout=60)
+        try:
+            dst.wait_count(last + 3, timeout=5)
+        except TimeoutError:
+            # QEMU 7.2 does not re-arm the riscv timer on the destination
+            # (FACTS.md): the guest sleeps in WFI for good. Reported, not fatal.
+            pass
         text = src.text() + dst.text()
         counts = [int(x) for x in re.findall(r"count (\d+)\n", text)]
-        continuous = counts == list(range(len(counts))) and "BAD" not in text
+        continuous = (counts == list(range(len(counts))) and counts[-1] >= last + 3
+                      and "BAD" not in text)
         ram = info["ram"]
         return {"total_ms": info["total-time"], "downtime_ms": info.get("downtime", 0),
                 "transferred": ram["transferred"], "mbps": ram["mbps"], "wall_s": wall,

@@ -2,8 +2,9 @@
 save and load that migration's last step and savevm/loadvm share.
 
 Sections, in stream order: the virtual clock first (timers and counters
-are re-armed against it), the interrupt controllers and timers, the harts,
-then the other devices and the virtio transports with their device models.
+are re-armed against it), the harts, the interrupt controllers and timers
+(which then drive the harts' lines), the other devices and the virtio
+transports with their device models.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ class Section:
 
 def machine_sections(machine) -> list[Section]:
     s = [Section("timer", 0, ClockState.VMSTATE, ClockState(machine.clock))]
-    for dev in (machine.clint, machine.plic):
-        s.append(Section(dev.VMSTATE.name, 0, dev.VMSTATE, dev))
     for h in machine.harts:
         s.append(Section(VMSTATE_RISCV_CPU.name, h.hart_id, VMSTATE_RISCV_CPU, h))
+    # After the harts: their post_load drives the harts' interrupt lines from
+    # the loaded state (a timer that expired while the source stood still
+    # raises MTIP here, over the hart's saved mip).
+    for dev in (machine.clint, machine.plic):
+        s.append(Section(dev.VMSTATE.name, 0, dev.VMSTATE, dev))
     for dev in (machine.uart, machine.rtc, machine.test):
         s.append(Section(dev.VMSTATE.name, 0, dev.VMSTATE, dev))
     for slot, t in enumerate(machine.virtio):
@@ -126,6 +130,9 @@ def load_stream(reader: StreamReader, machine, on_ram_progress=None) -> None:
     def apply():
         for sec, version, payload in staged:
             load_state(sec.vmsd, sec.obj, payload, version)
+        for h in machine.harts:
+            # Sstc's STIP against mtime, now that the CLINT's offset is in.
+            h._update_stip()
 
     try:
         machine.runner.run_on_vcpu(apply)
