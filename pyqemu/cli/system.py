@@ -55,6 +55,8 @@ SPECS = [
     OptionSpec("incoming", True, "prepare for incoming migration, listen on a given tcp, unix, "
                "exec, fd or file URI, or wait for migrate-incoming with 'defer'", "uri"),
     OptionSpec("loadvm", True, "start right away with a saved state (loadvm in monitor)", "tag"),
+    OptionSpec("s", False, "shorthand for -gdb tcp::1234"),
+    OptionSpec("gdb", True, "accept gdb connection on 'dev'", "dev"),
     OptionSpec("icount", True, "enable virtual instruction counter with 2^N clock ticks per "
                "instruction; sleep=on|off: let time pass in host time while the guest is idle",
                "[shift=]N[,sleep=on|off]"),
@@ -103,6 +105,7 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
     monitors: list[tuple[str, str, str]] = []     # (kind, spec or id, mode)
     pidfile = None
     daemonize = False
+    gdb_devices: list[str] = []
     # -incoming decides how every image opens (inactive), whatever the order.
     incoming = next((val for name, val in opts if name == "incoming"), None)
     loadvm = next((val for name, val in opts if name == "loadvm"), None)
@@ -129,6 +132,10 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
             if "dumpdtb" in kv:
                 cfg.dumpdtb = kv.pop("dumpdtb")
             for k in kv:
+                if k == "power-button":
+                    # pyqemu's opt-in virtio input power button (not in QEMU 7.2).
+                    cfg.power_button = parse_bool(kv[k], "-machine power-button")
+                    continue
                 if k in ("accel",):
                     if kv[k] != "tcg":
                         raise OptionError(f"-machine {val}: accelerator '{kv[k]}' is not available "
@@ -217,6 +224,10 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
             cfg.no_shutdown = True
         elif name == "pidfile":
             pidfile = val
+        elif name == "s":
+            gdb_devices.append("tcp::1234")
+        elif name == "gdb":
+            gdb_devices.append(val)
         elif name == "daemonize":
             daemonize = True
         elif name == "drive":
@@ -291,6 +302,11 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
         _prepare_migration(machine, host, cfg, incoming, loadvm)
     for c, mode in mon_chardevs:
         host.add_monitor(c, mode)
+    for dev in gdb_devices:
+        try:
+            host.add_gdbserver(dev)
+        except ValueError as e:
+            raise UsageError(f"-gdb {dev}: {e}") from None
 
     def on_signal(signum, _frame):
         # As QEMU: say so, shut down in order, exit status 0.
