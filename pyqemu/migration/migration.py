@@ -230,13 +230,16 @@ class Migration:
             sender = RamSender(blocks)
             self.setup_ms = _now_ms() - self.start_ms
             self._check_cancel()
-            self._set_status(MigrationStatus.ACTIVE)
             limit_s = self.params.downtime_limit / 1000
-            # Pre-copy passes while the guest runs.
+            # Pre-copy passes while the guest runs. Events in QEMU's order
+            # (FACTS.md): setup, MIGRATION_PASS 1, active, ..., STOP, the
+            # last pass, completed.
             while True:
                 self.passes += 1
                 if self.capabilities.get("events"):
                     self.emit("MIGRATION_PASS", {"pass": self.passes})
+                if self.passes == 1:
+                    self._set_status(MigrationStatus.ACTIVE)
                 res = sender.send_pass(w, self._throttle(time.monotonic()), self._check_cancel)
                 self._account(res, w)
                 bw = self._bandwidth(res)
@@ -253,7 +256,6 @@ class Migration:
             else:
                 rs.set_state(RunState.FINISH_MIGRATE)
             stopped = True
-            self._set_status(MigrationStatus.DEVICE)
             self.passes += 1
             if self.capabilities.get("events"):
                 self.emit("MIGRATION_PASS", {"pass": self.passes})
