@@ -103,8 +103,8 @@ def test_short_long_and_mismatched_payloads_name_the_problem():
 
 @pytest.fixture(scope="module")
 def machines():
-    def make(ram=64 << 20):
-        return VirtMachine(VirtConfig(bios="none", kernel=guest_elf(), ram_size=ram))
+    def make(ram=64 << 20, smp=1):
+        return VirtMachine(VirtConfig(bios="none", kernel=guest_elf(), ram_size=ram, smp=smp))
     return make
 
 
@@ -116,15 +116,19 @@ def _run_guest(m, tbs: int) -> None:
             h.run_slice(256, m.events)
 
 
-def test_a_whole_machine_round_trips(machines):
-    src = machines()
+@pytest.mark.parametrize("smp", [1, 3])
+def test_a_whole_machine_round_trips(machines, smp):
+    src = machines(smp=smp)
     _run_guest(src, 200_000)
     assert src.harts[0].pc != 0x1000, "the guest ran"
     stream = save_machine(src)
-    dst = machines()
+    with pytest.raises(StreamError, match="Unknown savevm section or instance 'riscv-cpu' 1"
+                       if smp > 1 else "lacks the state of: riscv-cpu 1"):
+        load_stream(StreamReader(io.BytesIO(stream).read), machines(smp=1 if smp > 1 else 2))
+    dst = machines(smp=smp)
     load_stream(StreamReader(io.BytesIO(stream).read), dst)
-    assert dst.harts[0].pc == src.harts[0].pc
-    assert dst.harts[0].r[:64] == src.harts[0].r[:64]
+    for a, b in zip(src.harts, dst.harts):
+        assert (b.pc, b.r[:64], b.waiting) == (a.pc, a.r[:64], a.waiting)
     assert bytes(dst.ram.view) == bytes(src.ram.view)
     for a, b in zip(machine_sections(src), machine_sections(dst)):
         if a.name == "timer":
