@@ -262,6 +262,7 @@ class Migration:
             res = sender.send_pass(w, None, self._check_cancel)
             self._account(res, w)
             self.remaining = 0
+            m.migration_runstate = "running" if was_running else "paused"
             m.runner.run_on_vcpu(lambda: save_devices(w, m))
             for backend in block_backends(m):
                 backend.flush()
@@ -373,13 +374,15 @@ class Migration:
             self.transferred = reader.bytes_received
             # With -S and late-block-activate the images stay inactive until
             # `cont` (both sides inactive: hand-over step 2 can be seen).
-            if self.autostart or not self.capabilities.get("late-block-activate"):
+            if (self.autostart and getattr(m, "migration_runstate", "running") == "running") \
+                    or not self.capabilities.get("late-block-activate"):
                 for backend in block_backends(m):
                     backend.activate()
             if ch.has_return_path:
                 ch.write(ANSWER_OK + b"\n")
             self.end_ms = _now_ms()
-            if self.autostart:
+            source_ran = getattr(m, "migration_runstate", "running") == "running"
+            if self.autostart and source_ran:
                 m.runstate.vm_start()
             else:
                 m.runstate.set_state(RunState.PAUSED)

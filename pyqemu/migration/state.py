@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..target.riscv.vmstate import VMSTATE_RISCV_CPU
 from .ram import RamReceiver, RamSender
 from .stream import Record, StreamError, StreamReader, StreamWriter
-from .vmstate import VMStateDescription, VMStateError, load_state, save_state, u64
+from .vmstate import VMStateDescription, VMStateError, buffer, load_state, save_state, u64
 
 
 class ClockState:
@@ -30,6 +30,27 @@ class ClockState:
         self.clock = clock
 
 
+class GlobalState:
+    """The source's run state when it stopped (QEMU's "globalstate"): a
+    destination runs the guest on only if the source was running it."""
+
+    VMSTATE = VMStateDescription("globalstate", 1, 1, (
+        buffer("runstate", get=lambda g: g.machine_state().encode(),
+               set=lambda g, v: g.loaded(v.decode(errors="replace"))),
+    ))
+
+    def __init__(self, machine):
+        self.machine = machine
+
+    def machine_state(self) -> str:
+        return getattr(self.machine, "migration_runstate", "running")
+
+    def loaded(self, value: str) -> None:
+        if value not in ("running", "paused"):
+            raise VMStateError(f"globalstate: unknown run state '{value[:32]}'")
+        self.machine.migration_runstate = value
+
+
 @dataclass
 class Section:
     name: str
@@ -39,7 +60,8 @@ class Section:
 
 
 def machine_sections(machine) -> list[Section]:
-    s = [Section("timer", 0, ClockState.VMSTATE, ClockState(machine.clock))]
+    s = [Section("globalstate", 0, GlobalState.VMSTATE, GlobalState(machine)),
+         Section("timer", 0, ClockState.VMSTATE, ClockState(machine.clock))]
     for h in machine.harts:
         s.append(Section(VMSTATE_RISCV_CPU.name, h.hart_id, VMSTATE_RISCV_CPU, h))
     # After the harts: their post_load drives the harts' interrupt lines from

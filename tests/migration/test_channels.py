@@ -34,6 +34,7 @@ def test_exec_out_then_file_in(tmp_path):
     src = VM(tmp_path, "src", disk)
     try:
         src.wait_count(3)
+        src.qmp.cmd("stop")
         src.qmp.cmd("migrate", uri=f"exec:cat > {saved}")
         info = _completed(src)
         assert info["status"] == "completed", info
@@ -44,6 +45,12 @@ def test_exec_out_then_file_in(tmp_path):
         src.quit()
     dst = VM(tmp_path, "dst", disk, "-incoming", f"file:{saved}")
     try:
+        deadline = time.monotonic() + 20
+        while dst.status() == "inmigrate" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dst.status() == "paused", "a source that was paused stays paused"
+        assert lock_bytes(dst.proc.pid, disk) == OWNER
+        dst.qmp.cmd("cont")
         dst.wait_count(_counts(src)[-1] + 3)
         counts = _counts(src, dst)
         assert counts == list(range(len(counts)))
