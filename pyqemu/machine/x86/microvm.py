@@ -91,6 +91,7 @@ class MicrovmMachine:
         self.cfg = cfg
         self.exit_code: int | None = None
         self.dumped_dtb = False
+        self.triple_faults = 0
         if cfg.ram_size < (2 << 20) or cfg.ram_size > MAX_RAM:
             raise MachineError(f"-m: RAM size {cfg.ram_size} out of range for microvm "
                                f"(2M .. {MAX_RAM >> 20}M)")
@@ -238,9 +239,13 @@ class MicrovmMachine:
                          daemon=True).start()
 
     def triple_fault(self, vcpu: KvmVcpu) -> None:
-        """KVM_EXIT_SHUTDOWN: the CPU reset itself; a reset request, as on a PC."""
-        os.write(2, f"KVM: triple fault on CPU {vcpu.index} (KVM_EXIT_SHUTDOWN)\n"
-                    f"{vcpu.dump_state()}".encode())
+        """KVM_EXIT_SHUTDOWN: the CPU reset itself; a reset request, as on a PC.
+        The registers are printed for the first one only: a guest that faults
+        again after every reset would otherwise flood the terminal."""
+        self.triple_faults += 1
+        if self.triple_faults == 1:
+            os.write(2, f"KVM: triple fault on CPU {vcpu.index} (KVM_EXIT_SHUTDOWN)\n"
+                        f"{vcpu.dump_state()}".encode())
         self._guest_reset()
 
     def system_event(self, vcpu: KvmVcpu, kind: int) -> None:
