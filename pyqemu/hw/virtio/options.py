@@ -45,6 +45,8 @@ class VirtioOptions:
             self.drives[name] = drive_from_options(opts)
         except BlockError as e:
             raise VirtioOptionError(f"-drive {text}: {e}") from None
+        # The drive's id names its BlockBackend (query-block's "device").
+        self.drives[name].name = opts.get("id") or ""
         if iface == "virtio":
             # QEMU's shorthand makes a virtio-blk-pci; pyqemu has no PCI, so a
             # virtio-blk-device in a free MMIO slot stands in for it.
@@ -105,8 +107,9 @@ class VirtioOptions:
                                         "another device")
             self.used.add(drive)
             backend = self.drives[drive]
-            self.devices.append(VirtioBlk(backend, serial=opts.get("serial"),
-                                          read_only=backend.read_only))
+            blk = VirtioBlk(backend, serial=opts.get("serial"), read_only=backend.read_only)
+            blk.qdev_id = opts.get("id")
+            self.devices.append(blk)
         elif model == "virtio-rng-device":
             self._known(opts, where, model, {"id"})
             self.devices.append(VirtioRng())
