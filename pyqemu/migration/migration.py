@@ -259,11 +259,19 @@ class Migration:
             self.passes += 1
             if self.capabilities.get("events"):
                 self.emit("MIGRATION_PASS", {"pass": self.passes})
-            res = sender.send_pass(w, None, self._check_cancel)
+            m.migration_runstate = "running" if was_running else "paused"
+
+            def last_pass_and_devices():
+                # On the vCPU thread, in one go: work posted by other threads
+                # (host input a device writes into guest RAM) cannot slip in
+                # between the last RAM pass and the device state.
+                result = sender.send_pass(w, None, self._check_cancel)
+                save_devices(w, m)
+                return result
+
+            res = m.runner.run_on_vcpu(last_pass_and_devices)
             self._account(res, w)
             self.remaining = 0
-            m.migration_runstate = "running" if was_running else "paused"
-            m.runner.run_on_vcpu(lambda: save_devices(w, m))
             for backend in block_backends(m):
                 backend.flush()
                 backend.inactivate()

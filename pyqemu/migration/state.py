@@ -103,12 +103,17 @@ def save_machine(machine) -> bytes:
     """A whole stream (all RAM, every device) in memory: the savevm state."""
     out = bytearray()
     w = StreamWriter(out.extend)
-    w.header()
-    blocks = ram_blocks(machine)
-    w.ram_setup([(name, r.size) for name, r in blocks])
-    RamSender(blocks).send_pass(w)
-    machine.runner.run_on_vcpu(lambda: save_devices(w, machine))
-    w.eof()
+
+    def save():
+        # On the vCPU thread: RAM and devices from one instant.
+        w.header()
+        blocks = ram_blocks(machine)
+        w.ram_setup([(name, r.size) for name, r in blocks])
+        RamSender(blocks).send_pass(w)
+        save_devices(w, machine)
+        w.eof()
+
+    machine.runner.run_on_vcpu(save)
     return bytes(out)
 
 
