@@ -18,7 +18,6 @@ from ..hw.x86.debug_exit import DEFAULT_IOBASE, DEFAULT_IOSIZE
 from ..system.log import Log, LogError, help_text as log_help
 from ..system.runstate import ShutdownCause
 from .options import OptionError, OptionSpec, parse_command_line, parse_keyval, parse_size
-from .system import UsageError, _daemonize
 
 SPECS = [
     OptionSpec("h", False, "display this help and exit", aliases=("help",)),
@@ -53,6 +52,10 @@ SPECS = [
                "virtio-serial-device, virtconsole)", "driver[,prop=value][,...]"),
     OptionSpec("global", True, "set a default for a driver property", "driver.prop=value"),
 ]
+
+class UsageError(Exception):
+    """A command line that parses but cannot be run: one line for the user."""
+
 
 MACHINES = [("microvm", "microvm (i386), KVM only in pyqemu", True)]
 # QEMU's microvm properties; pyqemu's board has the fixed set above, so they
@@ -281,6 +284,7 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
     if daemonize:
+        from .system import _daemonize      # imported here: it pulls in the TCG backends
         _daemonize()
     if pidfile:
         try:

@@ -30,6 +30,7 @@ GUESTS: dict[str, list[str]] = {
     "hostile": ["start64.S", "lib.c", "virtio.c", "hostile.c"],
     "smp": ["start64.S", "smp_tramp.S", "lib.c", "smp.c"],
     "compute": ["start64.S", "lib.c", "compute.c"],
+    "pio": ["pio.S"],
 }
 # Flat binaries (objcopy -O binary of the assembled .text, no linking).
 FLAT: dict[str, list[str]] = {
