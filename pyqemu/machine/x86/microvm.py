@@ -330,5 +330,14 @@ class MicrovmMachine:
             self.exit_code = code
         self.request_shutdown(cause, force_exit=True)
 
+    # -- dirty-page logging (for live migration: which RAM pages to resend) ----------------
+    def set_dirty_logging(self, enabled: bool) -> None:
+        self.vm.set_dirty_logging(enabled)
+
+    def dirty_pages(self) -> list[int]:
+        """Guest-physical addresses of the 4 KiB pages the guest wrote since
+        logging started or the previous call (KVM_GET_DIRTY_LOG clears them)."""
+        return [addr for slot in self.vm.slots for addr in self.vm.get_dirty_log(slot)]
+
     def kvm_info(self) -> dict:
         return {"enabled": True, "present": True}
