@@ -168,8 +168,13 @@ class VM:
                 self.kill()
 
 
-def create_disk(path: Path, size: str = "4M") -> str:
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), size], check=True)
+def create_disk(path: Path, size: str = "4M", cluster_size: int = 512) -> str:
+    """A qcow2 image; 512-byte clusters by default, so that every record the
+    guest writes allocates a cluster (and every 64th an L2 table): the side
+    that takes over must re-read that metadata, or `qemu-img check` sees
+    the overlap."""
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", f"cluster_size={cluster_size}",
+                    str(path), size], check=True)
     return str(path)
 
 

@@ -60,6 +60,10 @@ def test_tcp_hand_over_step_by_step(tmp_path):
         assert write_locked_by_someone(disk), "real qemu-io must not get the write lock"
         with pytest.raises(RuntimeError, match="Guest is waiting for an incoming migration"):
             dst.qmp.cmd("cont")
+        # Records 64 on need a second L2 table (512-byte clusters): the source
+        # allocates it after the destination read the metadata, so the
+        # destination must re-read it when it takes over.
+        src.wait_count(70)
 
         dst.qmp.cmd("migrate-set-capabilities", capabilities=[
             {"capability": "late-block-activate", "state": True}])
