@@ -60,7 +60,17 @@ class Section:
 
 
 def machine_sections(machine) -> list[Section]:
-    s = [Section("globalstate", 0, GlobalState.VMSTATE, GlobalState(machine)),
+    """The sections of `machine` in stream order. A board other than RISC-V
+    virt (the KVM microvm) supplies its own: `vmstate_sections()` returning
+    (name, instance, VMStateDescription, object) tuples, `ram_blocks()`
+    ((name, region) pairs; a region has `size`, a writable `view` and the
+    `mem` mmap behind it) and `block_backends()`; with its `runstate` and
+    `runner.run_on_vcpu`, RAM passes, the stream, the hand-over and savevm
+    then work unchanged."""
+    own = getattr(machine, "vmstate_sections", None)
+    if own is not None:
+        return [_global_state_section(machine)] + [Section(*t) for t in own()]
+    s = [_global_state_section(machine),
          Section("timer", 0, ClockState.VMSTATE, ClockState(machine.clock))]
     for h in machine.harts:
         s.append(Section(VMSTATE_RISCV_CPU.name, h.hart_id, VMSTATE_RISCV_CPU, h))
@@ -79,12 +89,23 @@ def machine_sections(machine) -> list[Section]:
     return s
 
 
+def _global_state_section(machine) -> "Section":
+    return Section("globalstate", 0, GlobalState.VMSTATE, GlobalState(machine))
+
+
 def ram_blocks(machine) -> list:
+    """(name, RamRegion) of every RAM block, in stream order."""
+    own = getattr(machine, "ram_blocks", None)
+    if own is not None:
+        return own()
     return [(machine.ram.name, machine.ram), (machine.rom.name, machine.rom)]
 
 
 def block_backends(machine) -> list:
     """Every image the machine's devices use."""
+    own = getattr(machine, "block_backends", None)
+    if own is not None:
+        return own()
     out = []
     for t in machine.virtio:
         backend = getattr(t.device, "backend", None)
