@@ -45,12 +45,23 @@ def _debian_kernel():
 
 
 @pytest.mark.timeout(300)
-def test_debian_pvh_vmlinux_prints_linux_version():
+def test_debian_pvh_vmlinux_prints_linux_version(tmp_path):
+    """Up to the kernel taking our ACPI tables (the DSDT with the virtio-mmio
+    device, the MADT with 2 CPUs and the IOAPIC): about a minute here, as
+    kernel-mode code is emulated by this host's KVM (~2 MIPS)."""
     _vmlinuz, vmlinux = _debian_kernel()
-    args = ["-nographic", "-no-reboot", "-m", "256", "-kernel", str(vmlinux),
-            "-append", "console=ttyS0 earlyprintk=ttyS0"]
-    # Kernel-mode code is emulated by this host's KVM (~2 MIPS): about a minute.
-    seconds, out = run_until(ours_cmd(*args), b"Command line: console=ttyS0 earlyprintk=ttyS0", 240)
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(bytes(1 << 20))
+    args = ["-nographic", "-no-reboot", "-m", "256", "-smp", "2", "-kernel", str(vmlinux),
+            "-append", "console=ttyS0 earlyprintk=ttyS0",
+            "-drive", f"file={disk},format=raw,if=none,id=d0", "-device", "virtio-blk-device,drive=d0"]
+    seconds, out = run_until(ours_cmd(*args), b"ACPI: Using ACPI", 240)
     assert seconds is not None, out[-2000:]
-    assert b"] Linux version 6.1." in out
-    assert b"Traceback" not in out
+    text = out.decode(errors="replace")
+    assert "] Linux version 6.1." in text
+    assert "Command line: console=ttyS0 earlyprintk=ttyS0" in text
+    assert "ACPI: RSDP 0x00000000000E0000 000024 (v02 PYQEMU)" in text
+    assert "ACPI: DSDT 0x00000000000E0040" in text
+    assert "IOAPIC[0]: apic_id 2, version 17, address 0xfec00000, GSI 0-23" in text
+    assert "ACPI: INT_SRC_OVR (bus 0 bus_irq 0 global_irq 2 dfl dfl)" in text
+    assert "Traceback" not in text

@@ -45,6 +45,8 @@ ENTRY64_OFFSET = 0x200
 LOADER_UNDEFINED = 0xFF
 
 # boot_params (zero-page.rst)
+BP_ACPI_RSDP_ADDR = 0x070
+RSDP_ADDR_VERSION = 0x020E           # acpi_rsdp_addr is read from protocol 2.14
 BP_EXT_RAMDISK_IMAGE = 0x0C0
 BP_EXT_RAMDISK_SIZE = 0x0C4
 BP_EXT_CMD_LINE_PTR = 0x0C8
@@ -116,6 +118,8 @@ def load_bzimage(machine, path: str, data: bytes, cmdline: str, initrd: str | No
         limit = struct.unpack_from("<I", data, HDR_INITRD_ADDR_MAX)[0] or 0x37FFFFFF
         addr, size = _load_initrd(machine, initrd, limit)
         struct.pack_into("<II", params, HDR_RAMDISK_IMAGE, addr, size)
+    if version >= RSDP_ADDR_VERSION and getattr(machine, "acpi_addr", None):
+        struct.pack_into("<Q", params, BP_ACPI_RSDP_ADDR, machine.acpi_addr)
     ranges = machine.memory_map().ranges[:BP_E820_MAX]
     params[BP_E820_ENTRIES] = len(ranges)
     for i, (base, length, kind) in enumerate(ranges):
@@ -138,7 +142,8 @@ def load_pvh(machine, path: str, image: elf.ElfImage, entry: int, cmdline: str,
         machine.bus.load_image(MODLIST_ADDR, HVM_MODLIST_ENTRY.pack(addr, size, 0, 0))
         nr_modules, modlist = 1, MODLIST_ADDR
     info = HVM_START_INFO.pack(HVM_START_MAGIC, 1, 0, nr_modules, modlist,
-                               boot.write_cmdline(machine.bus, cmdline), 0, boot.MEMMAP_ADDR,
+                               boot.write_cmdline(machine.bus, cmdline),
+                               getattr(machine, "acpi_addr", 0) or 0, boot.MEMMAP_ADDR,
                                len(ranges), 0)
     machine.bus.load_image(boot.BOOT_INFO_ADDR, info)
     return boot.BootState(boot.EntryMode.PROTECTED32, entry, {"rbx": boot.BOOT_INFO_ADDR}, kind="pvh")

@@ -2,6 +2,7 @@
 
     guest-physical                         I/O ports
     0x00000000  RAM (below 3 GiB)          0x3f8-0x3ff  16550A UART, GSI 4
+    0x000e0000  ACPI: RSDP, XSDT, FADT, DSDT (virtio-mmio), MADT
     0x000f0000  MP floating pointer + table
     0xfeb00000  virtio-mmio slots          0xf4 (e.g.)  isa-debug-exit (-device)
                 (0x200 apart, GSI 5+n)
@@ -31,6 +32,7 @@ from ...chardev.base import Chardev
 from ...hw.char.ns16550a import Ns16550a
 from ...hw.irq import IRQLine
 from ...hw.x86.debug_exit import IsaDebugExit
+from ...hw.x86.acpi import build_acpi
 from ...hw.x86.mptable import build_mptable
 from ...memory.address_space import AddressSpace, GuestMemoryError
 from ...memory.region import MmioRegion, RamRegion
@@ -39,9 +41,11 @@ from ...system.events import EventQueue
 from ...system.runstate import RunState, RunStateMachine, ShutdownCause
 from ..loader import LoadError
 from . import boot
+from .virtio import VIRTIO_STRIDE
 
 COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
 MPTABLE_ADDR = 0xF0000          # in the BIOS area Linux and the MP spec search
+ACPI_ADDR = 0xE0000             # RSDP (found by the legacy scan too) and the tables
 LOW_RAM_MAX = 3 << 30
 HIGH_RAM_BASE = 1 << 32
 DEFAULT_RAM = 128 << 20
@@ -128,6 +132,7 @@ class MicrovmMachine:
                 raise MachineError(f"-device isa-debug-exit,iobase={iobase:#x}: {e}") from None
             self.devices.append(dev)
         self.virtio: list = []
+        self.virtio_slots: list[tuple[int, int]] = []     # (base, gsi) of each transport
         self.virtio_iothread = None
         self._map_virtio()
         if cfg.serial is not None:
@@ -172,8 +177,7 @@ class MicrovmMachine:
         self.vm.set_irq_line(gsi, level)
 
     def memory_map(self) -> boot.MemoryMap:
-        ranges = [(0, 0x9FC00, boot.E820_RAM), (0x9FC00, 0x400, boot.E820_RESERVED),
-                  (0xF0000, 0x10000, boot.E820_RESERVED)]
+        ranges = [(0, 0x9FC00, boot.E820_RAM), (0x9FC00, 0x100000 - 0x9FC00, boot.E820_RESERVED)]
         for base, region in self.ram_regions:
             start = max(base, 0x100000)
             ranges.append((start, base + region.size - start, boot.E820_RAM))
@@ -183,6 +187,10 @@ class MicrovmMachine:
         cfg = self.cfg
         boot.install_boot_tables(self.bus)
         self.bus.load_image(MPTABLE_ADDR, build_mptable(MPTABLE_ADDR, cfg.smp))
+        used = [(base, VIRTIO_STRIDE, gsi) for t, (base, gsi) in zip(self.virtio, self.virtio_slots)
+                if t.device is not None]
+        self.bus.load_image(ACPI_ADDR, build_acpi(ACPI_ADDR, cfg.smp, used))
+        self.acpi_addr = ACPI_ADDR
         from . import linux
         try:
             state = linux.load_any(self, cfg.kernel, cfg.append or "", cfg.initrd)

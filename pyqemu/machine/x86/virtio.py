@@ -115,4 +115,4 @@ def attach_virtio(machine) -> None:
                 except KvmError:
                     continue          # the notify then exits to Python like any MMIO write
                 iothread.add(fd, t, q)
-    machine.slots_described = [(VIRTIO_BASE + VIRTIO_STRIDE * s, VIRTIO_GSI + s) for s in range(VIRTIO_COUNT)]
+    machine.virtio_slots = [(VIRTIO_BASE + VIRTIO_STRIDE * s, VIRTIO_GSI + s) for s in range(VIRTIO_COUNT)]
