@@ -19,7 +19,7 @@ def test_bzimage_boot_protocol(tmp_path):
     initrd.write_bytes(b"INITRD-0123456789")
     r = ours("-nographic", "-no-reboot", "-m", "64", "-kernel", kernel, "-append", "console=ttyS0 quiet",
              "-initrd", str(initrd), "-device", "isa-debug-exit,iobase=0xf4,iosize=1")
-    assert r.stdout == (b"bzImage entry: cmdline=console=ttyS0 quiet e820=4 loader=0xff "
+    assert r.stdout == (b"bzImage entry: cmdline=console=ttyS0 quiet e820=3 loader=0xff "
                         b"initrd=INITRD-0 cs=0x10 ds=0x18\n"), r.stderr
     assert r.returncode == 15
 
