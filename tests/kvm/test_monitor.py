@@ -78,6 +78,11 @@ def test_stop_interrupts_a_guest_in_ring3(guest, tmp_path):
         _wait_socket(sock, p)
         q = Qmp(sock)
         time.sleep(0.5)
+        # The registers of a vCPU inside KVM_RUN: paused for the read, then resumed.
+        regs = q.cmd("human-monitor-command", **{"command-line": "info registers"})
+        assert "CPU#0" in regs and "RIP=" in regs and "CPL=3" in regs, regs
+        assert q.cmd("query-status")["status"] == "running"
+        assert q.cmd("query-cpus-fast")[0]["target"] == "x86_64"
         start = time.monotonic()
         assert q.cmd("stop") == {}
         assert time.monotonic() - start < 2

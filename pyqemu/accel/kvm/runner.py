@@ -131,10 +131,21 @@ class KvmRunner:
                 t.join(timeout)
 
     def run_on_vcpu(self, fn: Callable[[], T], timeout: float | None = None) -> T:
-        """Run `fn` with the devices quiescent (under the device lock).
-        Device state belongs to whoever holds the lock, not to one thread."""
-        with self.lock:
-            return fn()
+        """Run `fn` with the machine quiescent: the vCPUs out of KVM_RUN (so
+        their registers can be read) and the device lock held. As TCG's
+        version, the guest makes no progress meanwhile."""
+        if self.on_vcpu_thread():
+            with self.lock:
+                return fn()
+        was_running = self._run_allowed
+        if was_running:
+            self.pause()         # before the lock: a vCPU may be waiting for it
+        try:
+            with self.lock:
+                return fn()
+        finally:
+            if was_running and not self.stopped:
+                self.resume()
 
     # -- the I/O thread ------------------------------------------------------------------
     def _io_loop(self) -> None:

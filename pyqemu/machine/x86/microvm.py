@@ -77,7 +77,10 @@ class MicrovmConfig:
 
 
 class CpuView:
-    """What the monitor asks of a CPU: its index and program counter."""
+    """What the monitor asks of a CPU (through runner.run_on_vcpu, so the
+    vCPU is out of KVM_RUN): its index, program counter and register dump."""
+
+    xlen = 64
 
     def __init__(self, vcpu: KvmVcpu):
         self._vcpu = vcpu
@@ -86,6 +89,9 @@ class CpuView:
     @property
     def pc(self) -> int:
         return self._vcpu.get_regs().rip
+
+    def dump_registers(self) -> str:
+        return f"\nCPU#{self.hart_id}\n{self._vcpu.dump_state()}"
 
 
 class MicrovmMachine:
