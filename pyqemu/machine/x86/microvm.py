@@ -47,6 +47,7 @@ COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
 MPTABLE_ADDR = 0xF0000          # in the BIOS area Linux and the MP spec search
 ACPI_ADDR = 0xE0000             # RSDP (found by the legacy scan too) and the tables
 LOW_RAM_MAX = 3 << 30
+MSR_IA32_TSC, MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING = 0x10, 0x1A0, 1
 HIGH_RAM_BASE = 1 << 32
 DEFAULT_RAM = 128 << 20
 MAX_RAM = 1 << 40
@@ -207,6 +208,9 @@ class MicrovmMachine:
 
     def _reset_vcpus(self) -> None:
         for v in self.vcpus:
+            # What firmware would have set: fast string operations on (IA32_MISC_ENABLE bit 0,
+            # as QEMU's default), no TSC offset from a previous run.
+            v.set_msrs({MSR_IA32_MISC_ENABLE: MISC_ENABLE_FAST_STRING, MSR_IA32_TSC: 0})
             if v.index == 0:
                 sregs, regs = v.get_sregs(), api.Regs()
                 boot.apply_entry_state(sregs, regs, self.boot_state)
