@@ -60,6 +60,7 @@ class UsageError(Exception):
 MACHINES = [("microvm", "microvm (i386), KVM only in pyqemu", True)]
 # QEMU's microvm properties; pyqemu's board has the fixed set above, so they
 # are accepted (for command lines written for QEMU) and change nothing.
+# pyqemu's own: x-decompress-bzimage=on (docs/kvm.md).
 MICROVM_PROPS = {"pic", "pit", "rtc", "isa-serial", "acpi", "x-option-roms", "auto-kernel-cmdline",
                  "ioapic2", "pcie", "usb", "graphics", "accel"}
 
@@ -137,6 +138,12 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
                 raise OptionError(f"-machine {val}: unsupported machine type '{machine_name}'; "
                                   "pyqemu-system-x86_64 has only microvm (-machine help)")
             for k, v in kv.items():
+                if k == "x-decompress-bzimage":
+                    if v not in ("on", "off"):
+                        raise OptionError(f"-machine {val}: Parameter 'x-decompress-bzimage' "
+                                          "expects 'on' or 'off'")
+                    cfg.decompress_bzimage = v == "on"
+                    continue
                 if k == "accel" and v != "kvm":
                     raise OptionError(f"-machine {val}: accelerator '{v}' is not available for "
                                       "x86_64 in pyqemu (only kvm)")

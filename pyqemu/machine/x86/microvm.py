@@ -75,6 +75,7 @@ class MicrovmConfig:
     virtio_devices: list = field(default_factory=list)
     virtio_legacy: bool = True
     xlen: int = 64               # the monitor's RISC-V-shaped queries read it
+    decompress_bzimage: bool = False   # -machine microvm,x-decompress-bzimage=on
 
 
 class CpuView:
@@ -200,7 +201,8 @@ class MicrovmMachine:
         self.acpi_addr = ACPI_ADDR
         from . import linux
         try:
-            state = linux.load_any(self, cfg.kernel, cfg.append or "", cfg.initrd)
+            state = linux.load_any(self, cfg.kernel, cfg.append or "", cfg.initrd,
+                                   cfg.decompress_bzimage)
         except LoadError as e:
             raise MachineError(str(e)) from None
         self.boot_state = state
