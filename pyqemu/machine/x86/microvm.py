@@ -18,7 +18,6 @@ reached through the exits the runner dispatches here.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from dataclasses import dataclass, field
 
