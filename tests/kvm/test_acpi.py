@@ -58,3 +58,30 @@ def test_acpi_tables(guest, tmp_path):
     assert "0xFEB00E00,         // Address Base" in dsl
     assert "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )" in dsl
     assert "0x0000000C," in dsl                             # slot 7's GSI
+
+
+def test_virtio_slots_filled_from_the_top(guest):
+    """rng then console (command-line order) land in slots 7 and 6, each
+    reachable on the MMIO bus with its device ID; empty slots answer device
+    ID 0; the DSDT describes exactly the two occupied ones."""
+    opts = VirtioOptions()
+    try:
+        assert opts.add_device("virtio-rng-device", {})
+        assert opts.add_device("virtio-serial-device", {})
+        m = MicrovmMachine(MicrovmConfig(ram_size=16 << 20, kernel=guest("modes"),
+                                         virtio_devices=opts.all_devices()))
+        ids = {}
+        for slot in range(8):
+            base = 0xFEB00000 + 0x200 * slot
+            assert m.mmio_read(base, 4) == 0x74726976               # "virt"
+            ids[slot] = m.mmio_read(base + 8, 4)
+        assert ids == {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 3, 7: 4}
+        rsdp = m.bus.read_bytes(0xE0000, 36)
+        _sig, xsdt = _table(m, struct.unpack_from("<Q", rsdp, 24)[0])
+        _sig, fadt = _table(m, struct.unpack_from("<Q", xsdt, 36)[0])
+        _sig, dsdt = _table(m, struct.unpack_from("<Q", fadt, 140)[0])
+        assert dsdt.count(b"LNRO0005") == 2
+        assert struct.pack("<I", 0xFEB00E00) in dsdt and struct.pack("<I", 0xFEB00C00) in dsdt
+        m.close_devices()
+    finally:
+        opts.close()
