@@ -207,7 +207,7 @@ def test_a_timer_that_expired_while_stopped_wakes_the_hart_after_loading(machine
     hart = src.harts[0]
     hart.mie = 1 << 7
     hart.waiting = True
-    src.clint._mtimecmp[0] = 1            # long past, callback not run
+    src.clint._mtimecmp[0] = src.clint.ticks()   # due now, its callback not run
     hart.mip_hw = 0
     hart._recompute_mip()
     dst = machines()
