@@ -58,6 +58,7 @@ def test_acpi_tables(guest, tmp_path):
     assert "0xFEB00E00,         // Address Base" in dsl
     assert "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )" in dsl
     assert "0x0000000C," in dsl                             # slot 7's GSI
+    assert "Name (_S5, Package (0x01)" in dsl
 
 
 def test_virtio_slots_filled_from_the_top(guest):
@@ -85,3 +86,19 @@ def test_virtio_slots_filled_from_the_top(guest):
         m.close_devices()
     finally:
         opts.close()
+
+
+@pytest.mark.parametrize("mode, status, last", [("poweroff", 0, "powering off"),
+                                                ("reset", 5, "booted again after the ACPI reset")])
+def test_acpi_poweroff_and_reset_like_qemu(guest, mode, status, last):
+    """Guest 5 finds the sleep control / reset registers and \\_S5 in the
+    tables and uses them; QEMU's microvm gives the same run."""
+    from kvmhelpers import ours, qemu
+    args = ["-nographic", "-m", "64", "-kernel", guest("acpipm"), "-append", mode,
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
+    mine = ours(*args)
+    lines = mine.stdout.decode().splitlines()
+    assert lines[0] == "FADT flags 0x100400, \\_S5 type 5", (lines, mine.stderr)
+    assert lines[-1] == last and mine.returncode == status
+    real = qemu(*args)
+    assert real.stdout == mine.stdout and real.returncode == mine.returncode

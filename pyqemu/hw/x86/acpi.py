@@ -19,7 +19,10 @@ CREATOR_ID = b"PYQM"
 RSDP = struct.Struct("<8sB6sBIIQB3s")        # 5.2.5.3 Root System Description Pointer
 SDT_HEADER = struct.Struct("<4sIBB6s8sI4sI")  # 5.2.6 System Description Table Header
 FADT_LENGTH = 276                             # 5.2.9 FADT, revision 6
+FADT_FLAG_RESET_REG_SUP = 1 << 10
 FADT_FLAG_HW_REDUCED_ACPI = 1 << 20
+GAS = struct.Struct("<BBBBQ")                 # 5.2.3.2 Generic Address Structure
+GAS_SYSTEM_IO, GAS_ACCESS_BYTE = 1, 1
 IAPC_VGA_NOT_PRESENT = 1 << 2
 IAPC_MSI_NOT_SUPPORTED = 1 << 3
 IAPC_CMOS_RTC_NOT_PRESENT = 1 << 5
@@ -31,7 +34,7 @@ LAPIC_ENABLED = 1
 
 # AML opcodes (20.2)
 AML_ZERO, AML_ONE = 0x00, 0x01
-AML_NAME, AML_SCOPE, AML_BUFFER = 0x08, 0x10, 0x11
+AML_NAME, AML_SCOPE, AML_BUFFER, AML_PACKAGE = 0x08, 0x10, 0x11, 0x12
 AML_BYTE, AML_WORD, AML_DWORD, AML_STRING = 0x0A, 0x0B, 0x0C, 0x0D
 AML_EXT, AML_DEVICE = 0x5B, 0x82
 AML_ROOT = 0x5C
@@ -101,6 +104,11 @@ def aml_buffer(data: bytes) -> bytes:
     return bytes([AML_BUFFER]) + pkg_length(len(body)) + body
 
 
+def aml_package(*elements: bytes) -> bytes:
+    body = bytes([len(elements)]) + b"".join(elements)
+    return bytes([AML_PACKAGE]) + pkg_length(len(body)) + body
+
+
 def aml_device(name: str, *terms: bytes) -> bytes:
     body = aml_name_seg(name) + b"".join(terms)
     return bytes([AML_EXT, AML_DEVICE]) + pkg_length(len(body)) + body
@@ -124,14 +132,16 @@ def extended_irq(gsi: int, edge: bool = True) -> bytes:
 
 
 # -- tables ---------------------------------------------------------------------------
-def build_dsdt(virtio_slots: list[tuple[int, int, int]]) -> bytes:
-    """virtio_slots: (base, size, gsi) of each virtio-mmio slot."""
+def build_dsdt(virtio_slots: list[tuple[int, int, int]], s5_type: int = 5) -> bytes:
+    """virtio_slots: (base, size, gsi) of each virtio-mmio slot; \\_S5 gives
+    the sleep type the power-off write uses (7.4.2 \\_Sx System States)."""
     devices = [aml_device(f"VR{i:02X}",
                           aml_name("_HID", aml_string("LNRO0005")),
                           aml_name("_UID", aml_integer(i)),
                           aml_name("_CRS", resource_template(memory32_fixed(base, size), extended_irq(gsi))))
                for i, (base, size, gsi) in enumerate(virtio_slots)]
-    return _table(b"DSDT", 2, aml_scope_root("_SB_", *devices))
+    s5 = aml_name("_S5_", aml_package(aml_integer(s5_type)))
+    return _table(b"DSDT", 2, s5 + aml_scope_root("_SB_", *devices))
 
 
 def build_madt(num_cpus: int, lapic_addr: int, ioapic_id: int, ioapic_addr: int) -> bytes:
@@ -143,7 +153,12 @@ def build_madt(num_cpus: int, lapic_addr: int, ioapic_id: int, ioapic_addr: int)
     return _table(b"APIC", 5, body)
 
 
-def build_fadt(dsdt_addr: int) -> bytes:
+def _gas_io(port: int) -> bytes:
+    return GAS.pack(GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, port)
+
+
+def build_fadt(dsdt_addr: int, sleep_control: int | None = None, sleep_status: int | None = None,
+               reset_port: int | None = None, reset_value: int = 0) -> bytes:
     body = bytearray(FADT_LENGTH - SDT_HEADER.size)
 
     def put(offset: int, fmt: str, value: int) -> None:
@@ -151,7 +166,16 @@ def build_fadt(dsdt_addr: int) -> bytes:
 
     put(40, "<I", dsdt_addr)                  # DSDT
     put(109, "<H", IAPC_VGA_NOT_PRESENT | IAPC_MSI_NOT_SUPPORTED | IAPC_CMOS_RTC_NOT_PRESENT)
-    put(112, "<I", FADT_FLAG_HW_REDUCED_ACPI)
+    flags = FADT_FLAG_HW_REDUCED_ACPI
+    if reset_port is not None:
+        flags |= FADT_FLAG_RESET_REG_SUP
+        body[116 - SDT_HEADER.size:128 - SDT_HEADER.size] = _gas_io(reset_port)
+        put(128, "<B", reset_value)
+    if sleep_control is not None:
+        body[244 - SDT_HEADER.size:256 - SDT_HEADER.size] = _gas_io(sleep_control)
+    if sleep_status is not None:
+        body[256 - SDT_HEADER.size:268 - SDT_HEADER.size] = _gas_io(sleep_status)
+    put(112, "<I", flags)
     put(131, "<B", 1)                         # FADT minor version (6.1)
     put(140, "<Q", dsdt_addr)                 # X_DSDT
     put(268, "<Q", int.from_bytes(b"PYQEMU\0\0", "little"))   # hypervisor vendor identity
@@ -159,7 +183,9 @@ def build_fadt(dsdt_addr: int) -> bytes:
 
 
 def build_acpi(address: int, num_cpus: int, virtio_slots: list[tuple[int, int, int]],
-               lapic_addr: int = 0xFEE00000, ioapic_addr: int = 0xFEC00000) -> bytes:
+               lapic_addr: int = 0xFEE00000, ioapic_addr: int = 0xFEC00000,
+               pm_ports: tuple[int, int, int, int] | None = None) -> bytes:
+    """pm_ports: (sleep control, sleep status, reset port, reset value) for the FADT."""
     """RSDP at `address`, then XSDT, FADT, DSDT and MADT; one blob to load there."""
     blob = bytearray(64)                      # RSDP (36 bytes), padded
     def place(table: bytes) -> int:
@@ -170,7 +196,11 @@ def build_acpi(address: int, num_cpus: int, virtio_slots: list[tuple[int, int, i
         return at
 
     dsdt = place(build_dsdt(virtio_slots))
-    fadt = place(build_fadt(dsdt))
+    if pm_ports is not None:
+        control, status, reset, value = pm_ports
+        fadt = place(build_fadt(dsdt, control, status, reset, value))
+    else:
+        fadt = place(build_fadt(dsdt))
     madt = place(build_madt(num_cpus, lapic_addr, num_cpus, ioapic_addr))
     xsdt = place(_table(b"XSDT", 1, struct.pack("<QQ", fadt, madt)))
     rsdp = bytearray(RSDP.pack(b"RSD PTR ", 0, OEM_ID, 2, 0, RSDP.size, xsdt, 0, bytes(3)))

@@ -3,7 +3,7 @@
     guest-physical                         I/O ports
     0x00000000  RAM (below 3 GiB)          0x3f8-0x3ff  16550A UART, GSI 4
     0x000e0000  ACPI: RSDP, XSDT, FADT, DSDT (virtio-mmio), MADT
-    0x000f0000  MP floating pointer + table
+    0x000f0000  MP floating pointer + table    0x600-0x602  ACPI sleep control/status, reset
     0xfeb00000  virtio-mmio slots          0xf4 (e.g.)  isa-debug-exit (-device)
                 (0x200 apart, GSI 5+n)
     0xfec00000  IOAPIC   (in-kernel)
@@ -31,6 +31,7 @@ from ...chardev.base import Chardev
 from ...hw.char.ns16550a import Ns16550a
 from ...hw.irq import IRQLine
 from ...hw.x86.debug_exit import IsaDebugExit
+from ...hw.x86 import acpi_pm
 from ...hw.x86.acpi import build_acpi
 from ...hw.x86.mptable import build_mptable
 from ...memory.address_space import AddressSpace, GuestMemoryError
@@ -130,7 +131,9 @@ class MicrovmMachine:
         self.uart = Ns16550a(IRQLine(self._set_gsi, COM1_GSI), cfg.serial, clock=self.clock,
                              log=self._guest_err)
         self.io.map(COM1_PORT, MmioRegion("serial", COM1_SIZE, self.uart))
-        self.devices: list = [self.uart]
+        self.acpi_pm = acpi_pm.AcpiPm(self._on_acpi_poweroff, self._guest_reset, log=self._guest_err)
+        self.io.map(acpi_pm.SLEEP_CONTROL_PORT, MmioRegion("acpi-pm", acpi_pm.PORT_COUNT, self.acpi_pm))
+        self.devices: list = [self.uart, self.acpi_pm]
         for iobase, iosize in cfg.debug_exits:
             dev = IsaDebugExit(self._on_debug_exit, iobase, iosize)
             try:
@@ -196,7 +199,9 @@ class MicrovmMachine:
         self.bus.load_image(MPTABLE_ADDR, build_mptable(MPTABLE_ADDR, cfg.smp))
         used = [(base, VIRTIO_STRIDE, gsi) for t, (base, gsi) in zip(self.virtio, self.virtio_slots)
                 if t.device is not None]
-        self.bus.load_image(ACPI_ADDR, build_acpi(ACPI_ADDR, cfg.smp, used))
+        pm = (acpi_pm.SLEEP_CONTROL_PORT, acpi_pm.SLEEP_STATUS_PORT, acpi_pm.RESET_PORT,
+              acpi_pm.RESET_VALUE)
+        self.bus.load_image(ACPI_ADDR, build_acpi(ACPI_ADDR, cfg.smp, used, pm_ports=pm))
         self.acpi_addr = ACPI_ADDR
         from . import linux
         try:
@@ -272,6 +277,11 @@ class MicrovmMachine:
             self._async(self.request_shutdown, ShutdownCause.GUEST_SHUTDOWN)
         else:
             self._guest_reset()
+
+    def _on_acpi_poweroff(self) -> None:
+        if self.exit_code is None:
+            self.exit_code = 0
+        self._async(self.request_shutdown, ShutdownCause.GUEST_SHUTDOWN)
 
     def _on_debug_exit(self, status: int) -> None:
         self.exit_code = status
