@@ -102,7 +102,7 @@ class VM:
     """One emulator process running the migrate_counter guest."""
 
     def __init__(self, tmp: Path, name: str, disk: str, *extra: str, binary: str = PYQEMU,
-                 mem: str = "128M"):
+                 mem: str = "128M", pass_fds: tuple = ()):
         self.tmp = tmp
         self.name = name
         self.console = tmp / f"{name}.console"
@@ -115,7 +115,7 @@ class VM:
                 "-device", "virtio-blk-device,drive=d0", *extra]
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.stderr_path, "wb"))
+                                     stderr=open(self.stderr_path, "wb"), pass_fds=pass_fds)
         try:
             self.qmp = QMP(self.qmp_path)
         except Exception:

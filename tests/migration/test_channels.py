@@ -84,3 +84,40 @@ def test_incoming_defer_then_migrate_incoming(tmp_path):
     finally:
         src.quit()
         dst.quit()
+
+
+def test_fd_in_and_out(tmp_path):
+    """fd:N on both sides: the source writes into a pipe the test drains into
+    a file; the destination reads that file from an inherited descriptor."""
+    import os
+    import threading
+    disk = create_disk(tmp_path / "disk.qcow2")
+    saved = tmp_path / "state.bin"
+    r, w = os.pipe()
+    src = VM(tmp_path, "src", disk, pass_fds=(w,))
+    os.close(w)
+
+    def drain():
+        with open(saved, "wb") as f, os.fdopen(r, "rb") as pipe:
+            while chunk := pipe.read(1 << 16):
+                f.write(chunk)
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    try:
+        src.wait_count(2)
+        src.qmp.cmd("migrate", uri=f"fd:{w}")
+        assert _completed(src)["status"] == "completed"
+    finally:
+        src.quit()
+        drainer.join(10)
+    fd = os.open(saved, os.O_RDONLY)
+    try:
+        dst = VM(tmp_path, "dst", disk, "-incoming", f"fd:{fd}", pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    try:
+        dst.wait_count(_counts(src)[-1] + 2)
+        counts = _counts(src, dst)
+        assert counts == list(range(len(counts)))
+    finally:
+        dst.quit()
