@@ -214,3 +214,12 @@ def test_a_timer_that_expired_while_stopped_wakes_the_hart_after_loading(machine
     load_stream(StreamReader(io.BytesIO(save_machine(src)).read), dst)
     assert dst.harts[0].mip & (1 << 7)
     assert not dst.harts[0].waiting
+
+
+def test_the_power_button_keeps_its_pending_events():
+    from pyqemu.hw.input.virtio_input import VirtioPowerButton
+    a, b = VirtioPowerButton(), VirtioPowerButton()
+    a.press()                       # no queues yet: the events wait
+    a._select = 1
+    load_state(b.VMSTATE, b, save_state(a.VMSTATE, a), 1)
+    assert b._pending == a._pending and len(b._pending) == 4 and b._select == 1
