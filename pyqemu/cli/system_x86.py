@@ -51,6 +51,9 @@ SPECS = [
     OptionSpec("device", True, "add a device (isa-debug-exit, virtio-blk-device, virtio-rng-device, "
                "virtio-serial-device, virtconsole)", "driver[,prop=value][,...]"),
     OptionSpec("global", True, "set a default for a driver property", "driver.prop=value"),
+    OptionSpec("incoming", True, "prepare for incoming migration, listen on a given tcp, unix, "
+               "exec, fd or file URI, or wait for migrate-incoming with 'defer'", "uri"),
+    OptionSpec("loadvm", True, "start right away with a saved state (loadvm in monitor)", "tag"),
 ]
 
 class UsageError(Exception):
@@ -118,6 +121,12 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
     nographic = False
     dspec = dpath = pidfile = None
     daemonize = False
+    # -incoming decides how every image opens (inactive), whatever the order.
+    incoming = next((val for name, val in opts if name == "incoming"), None)
+    loadvm = next((val for name, val in opts if name == "loadvm"), None)
+    if incoming is not None and loadvm is not None:
+        raise UsageError("-loadvm and -incoming cannot be used together")
+    virtio.incoming = incoming is not None
     for name, val in opts:
         if name == "h":
             sys.stdout.write(_usage(prog))
@@ -232,6 +241,8 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
             virtio.add_blockdev(val)
         elif name == "device":
             device_specs.append(val)
+        elif name in ("incoming", "loadvm"):
+            pass                              # taken above
         elif name == "global":
             if not virtio.add_global(val):
                 raise OptionError(f"can't apply global {val}: Property "
@@ -284,6 +295,9 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
     for c, mode in mon_chardevs:
         host.add_monitor(c, mode)
 
+    if incoming is not None or loadvm is not None:
+        _prepare_migration(machine, host, cfg, incoming, loadvm)
+
     def on_signal(signum, _frame):
         sys.stderr.write(f"{prog}: terminating on signal {signum}\n")
         threading.Thread(target=machine.quit, args=(0, ShutdownCause.HOST_SIGNAL), daemon=True).start()
@@ -310,6 +324,31 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
                 os.unlink(pidfile)
             except OSError:
                 pass
+
+
+def _prepare_migration(machine, host, cfg, incoming, loadvm) -> None:
+    """-incoming: wait in inmigrate with the images inactive, listening (or
+    for migrate-incoming with 'defer'); the guest runs once the state has
+    arrived, unless -S. -loadvm: the snapshot's state before the first
+    instruction (docs/migration.md)."""
+    from ..migration.migration import MigrationError, migration_of
+    from ..migration.savevm import SnapshotError, load_snapshot
+    from ..system.runstate import RunState
+    if loadvm is not None:
+        try:
+            load_snapshot(machine, loadvm)
+        except SnapshotError as e:
+            raise UsageError(str(e)) from None
+        return
+    mig = migration_of(machine, host.hub.emit if host is not None else None)
+    machine.runstate.set_state(RunState.INMIGRATE)
+    mig.autostart = not cfg.start_paused
+    cfg.start_paused = True
+    if incoming != "defer":
+        try:
+            mig.listen(incoming)
+        except MigrationError as e:
+            raise UsageError(str(e)) from None
 
 
 def main() -> None:

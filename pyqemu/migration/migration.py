@@ -213,6 +213,7 @@ class Migration:
         m = self.machine
         rs = m.runstate
         stopped = False
+        sender = None
         inactivated: list = []
         was_running = rs.running
         self.start_ms = _now_ms()
@@ -227,7 +228,9 @@ class Migration:
             w.header()
             blocks = ram_blocks(m)
             w.ram_setup([(n, r.size) for n, r in blocks])
-            sender = RamSender(blocks)
+            # A board with its own dirty tracking (KVM's dirty log) sends the
+            # passes itself; the default compares contents.
+            sender = getattr(m, "ram_sender", RamSender)(blocks)
             self.setup_ms = _now_ms() - self.start_ms
             self._check_cancel()
             limit_s = self.params.downtime_limit / 1000
@@ -311,6 +314,8 @@ class Migration:
             if self._channel is not None:
                 self._channel.close()
                 self._channel = None
+            if sender is not None and hasattr(sender, "close"):
+                sender.close()
 
     def _peer_error(self) -> str | None:
         """The destination's reason, when it refused the stream and closed

@@ -165,7 +165,8 @@ class VmState:
 
     def _chip(self, chip: api.IrqchipId) -> bytes:
         c = _get(self.vm.fd, api.KVM_GET_IRQCHIP, api.Irqchip(chip_id=chip), chip.name)
-        return bytes(c.chip)
+        # (not c.chip: a c_char array reads as bytes up to its first NUL)
+        return ctypes.string_at(ctypes.addressof(c) + api.Irqchip.chip.offset, 512)
 
     def capture(self) -> None:
         self.pic_master = self._chip(api.IrqchipId.PIC_MASTER)

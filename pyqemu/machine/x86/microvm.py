@@ -41,6 +41,7 @@ from ...system.events import EventQueue
 from ...system.runstate import RunState, RunStateMachine, ShutdownCause
 from ..loader import LoadError
 from . import boot
+from .dirty import DirtyTrackingBus
 from .virtio import VIRTIO_STRIDE
 
 COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
@@ -123,7 +124,7 @@ class MicrovmMachine:
         self.clock = VirtualClock()
         self.clock.stop()
         self.events = EventQueue()
-        self.bus = AddressSpace("memory")
+        self.bus = DirtyTrackingBus("memory")
         self.io = AddressSpace("io")
         self._map_ram()
         log = cfg.log
@@ -144,6 +145,7 @@ class MicrovmMachine:
         self.virtio: list = []
         self.virtio_slots: list[tuple[int, int]] = []     # (base, gsi) of each transport
         self.virtio_iothread = None
+        self.runner_quiesce_hooks: list = []
         self._map_virtio()
         if cfg.serial is not None:
             cfg.serial.attach(self.uart.receive, self.events, on_break=self.uart.receive_break)
@@ -158,6 +160,8 @@ class MicrovmMachine:
             raise MachineError(str(e)) from None
         self.harts = [CpuView(v) for v in self.vcpus]
         self.runner = KvmRunner(self.vcpus, self.clock, self.events, self, self.lock, log)
+        self.runner.quiesce_hooks = self.runner_quiesce_hooks
+        self._migration_state = None
         self.runstate = RunStateMachine(self.runner)
         self.exit_requested = threading.Event()
         self.exit_listeners: list = []
@@ -361,7 +365,41 @@ class MicrovmMachine:
 
     # -- dirty-page logging (for live migration: which RAM pages to resend) ----------------
     def set_dirty_logging(self, enabled: bool) -> None:
-        self.vm.set_dirty_logging(enabled)
+        """KVM's log for the guest's writes, the bus's for the VMM's."""
+        with self.lock:
+            self.vm.set_dirty_logging(enabled)
+            self.bus.logging = enabled
+            self.bus.take_vmm_dirty()
+
+    def take_dirty_pages(self) -> set[int]:
+        """Guest-physical page numbers written since the previous call, by
+        the guest (KVM_GET_DIRTY_LOG) or by a device; both logs emptied."""
+        with self.lock:
+            pages = self.bus.take_vmm_dirty()
+            for slot in self.vm.slots:
+                pages.update(addr // 4096 for addr in self.vm.get_dirty_log(slot))
+        return pages
+
+    # -- migration and snapshots (pyqemu/migration/state.py's board hooks) -----------------
+    def _state(self):
+        if self._migration_state is None:
+            from .vmstate import MicrovmState
+            self._migration_state = MicrovmState(self)
+        return self._migration_state
+
+    def vmstate_sections(self) -> list[tuple]:
+        return self._state().sections()
+
+    def ram_blocks(self) -> list:
+        return self._state().ram_blocks()
+
+    def block_backends(self) -> list:
+        return self._state().block_backends()
+
+    def ram_sender(self, blocks):
+        """Live migration's RAM passes driven by the dirty logs."""
+        from .dirty import DirtyLogSender
+        return DirtyLogSender(self, blocks)
 
     def dirty_pages(self) -> list[int]:
         """Guest-physical addresses of the 4 KiB pages the guest wrote since
