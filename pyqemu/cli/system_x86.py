@@ -290,10 +290,14 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
     if chardev is not None and hasattr(chardev, "on_quit"):
         chardev.on_quit = lambda: machine.quit(0, ShutdownCause.HOST_UI)
 
-    from ..monitor.server import MonitorHost
-    host = MonitorHost(machine, registry)
-    for c, mode in mon_chardevs:
-        host.add_monitor(c, mode)
+    host = None
+    if _needs_main_loop(registry, mon_chardevs):
+        # The monitor and its asyncio loop are imported only when a monitor
+        # or a socket chardev needs them: they are most of start-up's cost.
+        from ..monitor.server import MonitorHost
+        host = MonitorHost(machine, registry)
+        for c, mode in mon_chardevs:
+            host.add_monitor(c, mode)
 
     if incoming is not None or loadvm is not None:
         _prepare_migration(machine, host, cfg, incoming, loadvm)
@@ -316,7 +320,9 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
         except OSError as e:
             raise UsageError(f"Could not open PID file '{pidfile}': {e.strerror}") from None
     try:
-        return host.run(cfg.start_paused)
+        if host is not None:
+            return host.run(cfg.start_paused)
+        return _run_without_monitor(machine, registry, cfg.start_paused)
     finally:
         machine.close_devices()
         if pidfile:
@@ -324,6 +330,29 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
                 os.unlink(pidfile)
             except OSError:
                 pass
+
+
+def _needs_main_loop(registry: ChardevRegistry, mon_chardevs: list) -> bool:
+    """A monitor, or a chardev served by the asyncio loop (a socket)."""
+    if mon_chardevs:
+        return True
+    socket_backends = sys.modules.get("pyqemu.chardev.socket")    # imported only if one was made
+    return socket_backends is not None and any(isinstance(c, socket_backends.LoopChardev)
+                                               for c in registry.values())
+
+
+def _run_without_monitor(machine, registry: ChardevRegistry, start_paused: bool) -> int:
+    """What MonitorHost.run does when there is nothing for its loop to serve:
+    start the vCPUs, wait on the main thread (signal handlers run here) until
+    the machine asks to exit, stop it and close the chardevs."""
+    try:
+        machine.start_vcpus(paused=start_paused)
+        while not machine.wait(0.5):
+            pass
+        return machine.finish()
+    finally:
+        for c in registry.values():
+            c.close()
 
 
 def _prepare_migration(machine, host, cfg, incoming, loadvm) -> None:

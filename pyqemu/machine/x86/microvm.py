@@ -42,7 +42,6 @@ from ...system.runstate import RunState, RunStateMachine, ShutdownCause
 from ..loader import LoadError
 from . import boot
 from .dirty import DirtyTrackingBus
-from .virtio import VIRTIO_STRIDE
 
 COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
 MPTABLE_ADDR = 0xF0000          # in the BIOS area Linux and the MP spec search
@@ -201,8 +200,11 @@ class MicrovmMachine:
         cfg = self.cfg
         boot.install_boot_tables(self.bus)
         self.bus.load_image(MPTABLE_ADDR, build_mptable(MPTABLE_ADDR, cfg.smp))
-        used = [(base, VIRTIO_STRIDE, gsi) for t, (base, gsi) in zip(self.virtio, self.virtio_slots)
-                if t.device is not None]
+        used = []
+        if self.virtio:
+            from .virtio import VIRTIO_STRIDE      # the virtio models: only with virtio devices
+            used = [(base, VIRTIO_STRIDE, gsi) for t, (base, gsi) in zip(self.virtio, self.virtio_slots)
+                    if t.device is not None]
         pm = (acpi_pm.SLEEP_CONTROL_PORT, acpi_pm.SLEEP_STATUS_PORT, acpi_pm.RESET_PORT,
               acpi_pm.RESET_VALUE)
         self.bus.load_image(ACPI_ADDR, build_acpi(ACPI_ADDR, cfg.smp, used, pm_ports=pm))
