@@ -26,7 +26,10 @@ def _load(name: str, path: Path):
 
 guest_build = _load("x86_guest_build_mig", ROOT / "tests" / "x86_guests" / "build.py")
 guest_build.GUESTS.setdefault("migcount", ["start64.S", "lib.c", "virtio.c", "migcount.c"])
-QMP = _load("mighelpers_qmp", ROOT / "tests" / "migration" / "mighelpers.py").QMP
+_mighelpers = _load("mighelpers_for_kvm", ROOT / "tests" / "migration" / "mighelpers.py")
+QMP = _mighelpers.QMP
+lock_bytes = _mighelpers.lock_bytes                      # lock bytes a process holds
+write_locked_by_someone = _mighelpers.write_locked_by_someone   # as the real qemu-io sees it
 
 from pyqemu.accel.kvm.system import probe  # noqa: E402
 
@@ -118,7 +121,7 @@ def records(disk: str, tmp: Path) -> list[int]:
     """The record numbers on the disk, sector by sector from 1 until the
     first sector without one (read with the real qemu-img)."""
     raw = tmp / "records.raw"
-    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", disk, str(raw)],
+    subprocess.run(["qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", disk, str(raw)],
                    check=True)
     data = raw.read_bytes()
     out = []
@@ -133,4 +136,27 @@ def records(disk: str, tmp: Path) -> list[int]:
 
 
 def img_check(disk: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["qemu-img", "check", disk], capture_output=True, text=True)
+    return subprocess.run(["qemu-img", "check", "-U", disk], capture_output=True, text=True)
+
+
+def counts_in(text: bytes) -> list[int]:
+    return [int(m) for m in COUNT.findall(text)]
+
+
+def free_port() -> int:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_migration(vm: VM, want: set, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = vm.qmp.cmd("query-migrate")
+        if info.get("status") in want:
+            return info
+        time.sleep(0.05)
+    raise TimeoutError(f"migration status {vm.qmp.cmd('query-migrate')}")
