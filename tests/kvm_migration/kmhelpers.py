@@ -92,7 +92,7 @@ class VM:
             c = self.counts()
             if c and c[-1] >= n:
                 return c[-1]
-            if self.proc.poll() is not None:
+            if self.proc.poll() is not None or b"FAIL" in self.output():
                 break
             time.sleep(0.05)
         raise AssertionError(f"{self.name}: count {n} not reached; console "

@@ -5,7 +5,10 @@
  *    changing: the migration's later passes have pages to resend, and a
  *    page lost on the way shows as "FAIL dirt");
  *  - writes record N to sector N of its virtio-blk disk: "REC " + N as 16
- *    hex digits, the rest of the sector filled with N's low byte;
+ *    hex digits, the rest of the sector filled with N's low byte; the
+ *    device's status byte and used ring must say exactly that one request
+ *    completed (pages only the VMM writes: a migration that lost them
+ *    shows as "FAIL: write");
  *  - prints "count N" on the serial port;
  *  - spins `delay=` loops (command line, default 20000).
  * Interrupts stay off: the disk is polled, as in blk.c. */
@@ -27,6 +30,11 @@ static volatile u64 dirt[DIRT_PAGES * 512] __attribute__((aligned(4096)));
 static int write_record(u64 n)
 {
 	static const char hex[] = "0123456789abcdef";
+	/* The used ring is written only by the device (the VMM): before a new
+	 * request, and after it, it must hold exactly the completions this
+	 * guest has seen (after a migration too). */
+	if (q.used->idx != q.last_used)
+		return -3;
 	memset(data, (int)(n & 0xff), sizeof data);
 	memcpy(data, "REC ", 4);
 	for (int i = 0; i < 16; i++)
@@ -40,6 +48,8 @@ static int write_record(u64 n)
 	q.desc[2] = (struct vring_desc){ (u64)&status, 1, VRING_DESC_F_WRITE, 0 };
 	if (virtio_submit(&q, 0, 1UL << 40))
 		return -1;
+	if (q.used->idx != q.last_used)
+		return -2;
 	return status;
 }
 
