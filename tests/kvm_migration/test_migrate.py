@@ -180,3 +180,31 @@ def test_ram_size_mismatch(source, tmp_path):
     finally:
         dst.kill()
     _source_still_owns(source)
+
+
+def test_incoming_defer_unix_two_vcpus_hmp(tmp_path):
+    """-incoming defer + migrate-incoming, a unix socket, HMP migrate and
+    info migrate, two vCPUs (the second waiting for INIT/SIPI on both sides)."""
+    disk = make_disk(tmp_path / "shared.qcow2")
+    sock = str(tmp_path / "mig.sock")
+    src = VM(tmp_path, "src", disk, "-smp", "2")
+    dst = VM(tmp_path, "dst", disk, "-smp", "2", "-incoming", "defer")
+    try:
+        assert dst.status() == "inmigrate"
+        dst.qmp.cmd("migrate-incoming", uri=f"unix:{sock}")
+        src.wait_count(3)
+        assert src.qmp.hmp(f"migrate unix:{sock}") == ""
+        assert wait_migration(src, {"completed", "failed"})["status"] == "completed"
+        info = src.qmp.hmp("info migrate")
+        assert "Migration status: completed" in info and "dirty sync count:" in info
+        last = counts_in(src.output())[-1]
+        dst.wait_count(last + 3)
+        counts = counts_in(src.output() + dst.output())
+        assert counts == list(range(1, len(counts) + 1))
+        assert dst.status() == "running" and src.status() == "postmigrate"
+        cpus = dst.qmp.cmd("query-cpus-fast")
+        assert len(cpus) == 2
+    finally:
+        src.quit()
+        dst.quit()
+    assert img_check(disk).returncode == 0
