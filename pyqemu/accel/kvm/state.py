@@ -1,6 +1,6 @@
 """The state KVM keeps for a VM and its vCPUs, read and written back for
 migration and snapshots (api.rst section 4: KVM_GET/SET_REGS, _SREGS,
-_XSAVE (or _FPU), _XCRS, _MSRS, _MP_STATE, _LAPIC, _VCPU_EVENTS,
+_XSAVE (FPU, SSE and AVX state), _XCRS, _MSRS, _MP_STATE, _LAPIC, _VCPU_EVENTS,
 _DEBUGREGS; on the VM: _IRQCHIP for the two PICs and the IOAPIC, _PIT2,
 _CLOCK).
 
