@@ -76,9 +76,12 @@ class VcpuState:
     """One vCPU's KVM state as bytes (captured by `capture`, written back by
     `restore`, both with the vCPU out of KVM_RUN)."""
 
-    def __init__(self, vcpu, msr_indices: list[int]):
+    def __init__(self, vcpu, kvm_fd: int):
         self.vcpu = vcpu
-        self.msr_indices = msr_indices
+        self.kvm_fd = kvm_fd
+        # Asked of KVM at the first capture, with the vCPU out of KVM_RUN: a
+        # vCPU ioctl on a running vCPU waits for its next exit (vcpu mutex).
+        self.msr_indices: list[int] | None = None
         self.regs = b""
         self.sregs = b""
         self.xsave = b""
@@ -91,6 +94,8 @@ class VcpuState:
 
     def capture(self) -> None:
         fd = self.vcpu.fd
+        if self.msr_indices is None:
+            self.msr_indices = saved_msr_indices(self.kvm_fd, fd)
         self.regs = _raw(_get(fd, api.KVM_GET_REGS, api.Regs(), "registers"))
         self.sregs = _raw(_get(fd, api.KVM_GET_SREGS, api.Sregs(), "special registers"))
         self.xsave = _raw(_get(fd, api.KVM_GET_XSAVE, api.Xsave(), "XSAVE area"))
