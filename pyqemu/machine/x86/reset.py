@@ -21,16 +21,17 @@ device state goes back, not time.
 
 from __future__ import annotations
 
-from ...accel.kvm.state import KvmStateError, VcpuState, VmState, saved_msr_indices
+from ...accel.kvm.state import KvmStateError, VcpuState, VmState
 
 
 class PowerOnState:
     def __init__(self, kvm, vm, vcpus) -> None:
         """Capture now: the vCPUs are created, their CPUID set (XSAVE's size
         and the MSR list depend on it), nothing has run yet."""
-        msrs = saved_msr_indices(kvm.fd, vcpus[0].fd) if vcpus else []
-        self._vcpus = [VcpuState(v, msrs) for v in vcpus]
+        self._vcpus = [VcpuState(v, kvm.fd) for v in vcpus]
         for s in self._vcpus:
+            # The vCPUs are alike: the MSR list is asked of KVM once.
+            s.msr_indices = self._vcpus[0].msr_indices
             s.capture()
         self._vm = VmState(vm)
         self._vm.capture()
