@@ -208,3 +208,27 @@ def test_incoming_defer_unix_two_vcpus_hmp(tmp_path):
         src.quit()
         dst.quit()
     assert img_check(disk).returncode == 0
+
+
+def test_guest_paced_by_pit_interrupts_sleeps_through_and_wakes_on_the_destination(tmp_path):
+    """irq=5: the guest halts between ticks until the in-kernel PIT's
+    interrupts (IOAPIC pin 2, LAPIC) wake it. It continues on the
+    destination only if the PIT, IOAPIC, LAPIC and the halted vCPU's MP
+    state all arrived."""
+    disk = make_disk(tmp_path / "shared.qcow2")
+    port = free_port()
+    src = VM(tmp_path, "src", disk, append="irq=5")
+    dst = VM(tmp_path, "dst", disk, "-incoming", f"tcp:127.0.0.1:{port}", append="irq=5")
+    try:
+        src.wait_count(5)
+        src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        assert wait_migration(src, {"completed", "failed"})["status"] == "completed"
+        last = counts_in(src.output())[-1]
+        dst.wait_count(last + 10, timeout=20)
+        counts = counts_in(src.output() + dst.output())
+        assert counts == list(range(1, len(counts) + 1))
+        assert b"FAIL" not in dst.output()
+    finally:
+        src.quit()
+        dst.quit()
+    assert img_check(disk).returncode == 0
