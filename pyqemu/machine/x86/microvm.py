@@ -154,13 +154,17 @@ class MicrovmMachine:
             supported = self.kvm.supported_cpuid()
             for v in self.vcpus:
                 v.set_cpuid(guest_cpuid(supported, cfg.cpu_changes, v.index, cfg.smp))
-            self.power_on = PowerOnState(self.kvm, self.vm, self.vcpus)   # before any KVM_RUN
-        except KvmStateError as e:
-            raise MachineError(str(e)) from None
         except CpuModelError as e:
             raise MachineError(str(e)) from None
         except api.KvmError as e:
             raise MachineError(str(e)) from None
+        try:
+            self.power_on: PowerOnState | None = PowerOnState(self.kvm, self.vm, self.vcpus)  # before any KVM_RUN
+        except KvmStateError as e:
+            # A KVM without one of the state ioctls still runs guests; only
+            # resets then keep the previous boot's vCPU and irqchip state.
+            self.power_on = None
+            os.write(2, f"warning: resets will not reset the vCPUs' KVM state: {e}\n".encode())
         self.harts = [CpuView(v) for v in self.vcpus]
         self.runner = KvmRunner(self.vcpus, self.clock, self.events, self, self.lock, log)
         self.runner.quiesce_hooks = self.runner_quiesce_hooks
@@ -333,7 +337,8 @@ class MicrovmMachine:
         for d in self.devices:
             d.reset()
         try:
-            self.power_on.restore()      # LAPICs, vCPU registers/MSRs/events, IOAPIC, PICs, PIT
+            if self.power_on is not None:
+                self.power_on.restore()      # LAPICs, vCPU registers/MSRs/events, IOAPIC, PICs, PIT
         except KvmStateError as e:
             os.write(2, f"system_reset: {e}\n".encode())
         self._load_images()
