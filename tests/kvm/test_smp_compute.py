@@ -4,6 +4,7 @@ in-kernel LAPIC, found in our MP table; ring-3 compute at native speed."""
 from __future__ import annotations
 
 import re
+import resource
 import subprocess
 
 import pytest
@@ -31,27 +32,41 @@ def _cycles(text: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
+def _child_cpu_seconds(fn):
+    """Run fn; return (its result, the CPU seconds its child processes used).
+    A KVM vCPU's guest time counts as its thread's user time, and CPU time,
+    unlike rdtsc or wall time, does not grow while the machine is busy with
+    other work (the suite runs beside background guest boots)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = fn()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def test_ring3_compute_runs_at_native_speed(guest):
-    """Minimum of a few runs on both sides: the best estimate of undisturbed
-    speed on a shared, noisy machine (rdtsc counts time descheduled too)."""
-    iters = "50000000"
+    """The same loop natively and in ring 3 of our guest: the guest's CPU
+    time, less that of the same VMM run with a one-iteration loop (start-up,
+    the kernel-mode set-up KVM emulates here), within 1.5x of native."""
+    iters = "200000000"
     native = str(guest_build.build_native("native_compute"))
-    runs = [_cycles(subprocess.run([native, iters], capture_output=True, text=True, check=True).stdout)
-            for _ in range(3)]
-    native_result = runs[0][0]
-    native_cycles = min(c for _, c in runs)
-    guest_cycles = []
-    for _ in range(2):
-        r = ours("-nographic", "-m", "64", "-kernel", guest("compute"), "-append", f"iters={iters}",
-                 *DEBUG_EXIT, timeout=60)
-        out = r.stdout.decode()
-        assert "entering ring 3" in out
-        result, cycles = _cycles(out)
-        assert result == native_result
-        assert r.returncode == 1
-        guest_cycles.append(cycles)
-    # Same instructions, run by the host CPU: within 1.5x of native.
-    assert min(guest_cycles) < 1.5 * native_cycles, (guest_cycles, native_cycles)
+    native_runs = [_child_cpu_seconds(lambda: subprocess.run([native, iters], capture_output=True,
+                                                             text=True, check=True).stdout)
+                   for _ in range(2)]
+    native_result = _cycles(native_runs[0][0])[0]
+    native_cpu = min(cpu for _, cpu in native_runs)
+
+    def run_guest(n: str):
+        return ours("-nographic", "-m", "64", "-kernel", guest("compute"), "-append", f"iters={n}",
+                    *DEBUG_EXIT, timeout=120)
+
+    r, guest_cpu = _child_cpu_seconds(lambda: run_guest(iters))
+    out = r.stdout.decode()
+    assert "entering ring 3" in out
+    assert _cycles(out)[0] == native_result
+    assert r.returncode == 1
+    overhead = min(_child_cpu_seconds(lambda: run_guest("1"))[1] for _ in range(2))
+    # Same instructions, run by the host CPU.
+    assert guest_cpu - overhead < 1.5 * native_cpu, (guest_cpu, overhead, native_cpu)
 
 
 def test_compute_guest_same_result_on_qemu(guest):
