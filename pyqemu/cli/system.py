@@ -399,3 +399,7 @@ def main_riscv64() -> None:
 
 def main_riscv32() -> None:
     _main(32)
+
+
+if __name__ == "__main__":          # python -m pyqemu.cli.system: the rv64 emulator
+    main_riscv64()
