@@ -48,6 +48,12 @@ DONE_MARKER = "PYQEMU-LINUX-GUEST: done"
 # (job control through setsid + cttyhack) before it unmounts and powers off.
 SHELL_PARAMETER = "pyqemu.shell"
 SHELL_MARKER = "PYQEMU-LINUX-GUEST: shell"
+# pyqemu.workload=N: /init appends N numbered records to RECORDS_FILE on the
+# disk (each synced, memory dirtied between them) and prints RECORD_MARKER N
+# after each; the live-migration test moves the guest while it does.
+WORKLOAD_PARAMETER = "pyqemu.workload"
+RECORDS_FILE = "records.txt"
+RECORD_MARKER = "PYQEMU-LINUX-GUEST: record"
 # Modules /dev/vda with ext4 needs; their modules.dep dependencies are added
 # in front. crc32c reaches ext4 through a softdep that modules.dep omits, so
 # it is named here explicitly, before ext4.
@@ -55,7 +61,7 @@ WANTED_MODULES = ("virtio_mmio", "virtio_blk", "crc32c_generic", "ext4")
 APPEND = "console=ttyS0 cryptomgr.notests"
 DISK_SIZE_MIB = 16
 # Bump when the result changes shape.
-STAMP = "v2 " + " ".join(WANTED_MODULES) + " " + MARKER
+STAMP = "v3 " + " ".join(WANTED_MODULES) + " " + MARKER
 
 KERNEL_META_PACKAGE = "linux-image-riscv64"
 BUSYBOX_PACKAGE = "busybox-static"
@@ -237,6 +243,22 @@ if mount -t ext4 /dev/vda /mnt; then
         setsid cttyhack sh -l
         sync
         ;;
+    *{WORKLOAD_PARAMETER}=*)
+        # The live-migration workload: numbered records appended to the
+        # disk, each synced, and memory dirtied between them.
+        /bin/busybox --install -s /bin
+        for word in $(cat /proc/cmdline); do
+            case "$word" in {WORKLOAD_PARAMETER}=*) n=${{word#{WORKLOAD_PARAMETER}=}} ;; esac
+        done
+        i=1
+        while [ $i -le $n ]; do
+            dd if=/dev/urandom of=/dirty bs=4096 count=64 2>/dev/null
+            echo "record $i" >> /mnt/{RECORDS_FILE}
+            sync
+            echo "{RECORD_MARKER} $i"
+            i=$((i + 1))
+        done
+        ;;
     esac
     umount /mnt
     echo "{DONE_MARKER}"
@@ -338,7 +360,9 @@ def build_disk(dest: Path) -> None:
 def build(dest: Path, fresh_disk: bool) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     stamp = dest / ".complete"
-    if stamp.exists() and stamp.read_text() == STAMP:
+    # The stamp covers /init's text too: a changed script rebuilds the initramfs.
+    wanted = STAMP + " " + zlib.crc32(init_script(list(WANTED_MODULES)).encode()).to_bytes(4, "big").hex()
+    if stamp.exists() and stamp.read_text() == wanted:
         if fresh_disk:
             build_disk(dest)
         print(f"{dest}: up to date")
@@ -348,7 +372,7 @@ def build(dest: Path, fresh_disk: bool) -> None:
     build_initramfs(kernel_tree, busybox_tree, dest / "initramfs.gz")
     build_disk(dest)
     (dest / "append.txt").write_text(APPEND + "\n")
-    stamp.write_text(STAMP)
+    stamp.write_text(wanted)
     print(f"{dest}: built ({(kernel_tree / '.unpacked').read_text().strip()})")
 
 
