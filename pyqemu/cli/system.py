@@ -52,7 +52,7 @@ SPECS = [
     OptionSpec("blockdev", True, "define a new block driver node", "driver=...,node-name=N[,file.driver=file,file.filename=...]"),
     OptionSpec("device", True, "add a device (virtio-blk-device, virtio-rng-device, virtio-serial-device, virtconsole)", "driver[,prop=value][,...]"),
     OptionSpec("global", True, "set a default for a driver property", "driver.prop=value"),
-    OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen)", "name"),
+    OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen, llvm)", "name"),
 ]
 
 MACHINES = [("virt", "RISC-V VirtIO board", True), ("none", "empty machine", False)]

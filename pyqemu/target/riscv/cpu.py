@@ -60,6 +60,10 @@ class RISCVCPU:
             backend = InterpBackend()
         self.backend = backend
         self.r = [0] * (64 + 1024)       # GPRs, FPRs, block temporaries
+        # A native backend keeps the registers (and its TLB and block table)
+        # in native memory it shares with this object: cpu.r becomes a view.
+        attach = getattr(backend, "attach", None)
+        self.native = attach(self) if attach is not None else None
         self.csrs = CSRFile(self)
         self._stimecmp_timer = clock.timer(self._update_stip) if (clock and sstc) else None
         self.reset()
@@ -118,18 +122,24 @@ class RISCVCPU:
             pair = self.tlbs[key] = ({}, {})
         self.tlb_r, self.tlb_w = pair
         self._fetch_page = None
+        if self.native is not None:
+            self.native.flush_tlb()
 
     def flush_tlb(self) -> None:
         for r, w in self.tlbs.values():
             r.clear()
             w.clear()
         self._fetch_page = None
+        if self.native is not None:
+            self.native.flush_tlb()
 
     def flush_translations(self) -> None:
         """Drop every translated block (fence.i, satp, sfence.vma, triggers)."""
         for cache in self.tb_caches.values():
             cache.clear()           # cleared in place: tb_cur stays the live one
         self.code_pages.clear()
+        if self.native is not None:
+            self.native.flush_blocks()
 
     def _set_flags(self) -> None:
         flags = self.flags = self.tb_flags()
@@ -392,6 +402,8 @@ class RISCVCPU:
                     # path so they can invalidate.
                     for _r, w in self.tlbs.values():
                         w.clear()
+                    if self.native is not None:
+                        self.native.flush_tlb()
                 pages[ppn].add(key)
             self.tb_cur[self.pc] = tb
             if self.log and self.log.enabled("in_asm"):
@@ -402,6 +414,8 @@ class RISCVCPU:
         caches = self.tb_caches
         for flags, pc in self.code_pages.pop(ppn, ()):
             caches[flags].pop(pc, None)
+        if self.native is not None:
+            self.native.flush_blocks()
 
     # -- traps --------------------------------------------------------------------------------
     def take_trap(self, cause: int, tval: int, interrupt: bool = False) -> None:

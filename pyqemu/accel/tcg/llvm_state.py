@@ -1,0 +1,109 @@
+"""The native CPU state the LLVM backend's code and Python share.
+
+One flat array of 64-bit words per hart, allocated by ctypes and never
+moved, so native code addresses it with constant offsets and Python code
+keeps indexing the register file as before: `cpu.r` is a ctypes view over
+the first `N_REGS` words (x0-x31, f0-f31, then the temporaries the
+interpreter tiers use). Native code keeps block temporaries in its own
+SSA values and touches only words 0-63 of the register file.
+
+After the registers come the words that carry state across the boundary
+(`Word`), the argument area of helper calls, the data TLBs and the table
+of translated blocks native code chains through.
+
+- TLB: direct mapped, `TLB_ENTRIES` entries for loads and as many for
+  stores; an entry is (guest page number, host address minus the guest
+  address of the page), filled from the CPU's own TLB dictionaries after a
+  slow access and dropped whenever those are flushed or switched.
+- Block table: direct mapped on the PC, `TB_ENTRIES` entries of (pc,
+  translation flags, native function address); an entry whose pc is odd
+  is empty (guest code is 2-byte aligned).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+
+N_REGS = 64 + 1024            # the register file as cpu.r sees it
+GUEST_REGS = 64               # x0-x31 and f0-f31: all native code touches
+
+
+class Word(enum.IntEnum):
+    """Word offsets of the scalar fields after the register file."""
+    PC = N_REGS               # next PC at an exit; the faulting insn's PC at an exception
+    INSTRET = N_REGS + 1      # instructions retired since Python last took this count
+    FLAGS = N_REGS + 2        # the CPU's translation flags (block table key)
+    BUDGET = N_REGS + 3       # blocks native code may still run before returning
+    EXIT_REQ = N_REGS + 4     # nonzero: return to Python at the next block exit
+    RESV = N_REGS + 5         # nonzero while a LR reservation exists: stores go slow
+    HRET = N_REGS + 6         # a helper's or a slow load's result
+    ARGS = N_REGS + 8         # helper arguments (MAX_ARGS words)
+
+
+MAX_ARGS = 16
+TLB_ENTRIES = 1024
+TLB_READ = Word.ARGS + MAX_ARGS
+TLB_WRITE = TLB_READ + 2 * TLB_ENTRIES
+TB_ENTRIES = 8192
+TB_TABLE = TLB_WRITE + 2 * TLB_ENTRIES
+TB_ENTRY_WORDS = 4            # pc, flags, function, unused
+N_WORDS = TB_TABLE + TB_ENTRY_WORDS * TB_ENTRIES
+
+EMPTY_TAG = (1 << 64) - 1     # no guest page number is this large
+EMPTY_PC = 1                  # odd: never a guest PC
+
+
+class Status(enum.IntEnum):
+    """What a native block returns to its Python caller."""
+    STOPPED = 0               # budget spent or an exit requested; PC is the next block's
+    EXCEPTION = 1             # a helper or slow path raised; PC is the faulting insn's
+    MISS = 2                  # the next block is not in the native table
+
+
+def tlb_index(page: int) -> int:
+    return page & (TLB_ENTRIES - 1)
+
+
+def tb_index(pc: int) -> int:
+    return (pc >> 1) & (TB_ENTRIES - 1)
+
+
+class NativeState:
+    """The native words of one hart and the Python-side bookkeeping of
+    its native execution (the pending exception, the TLB fill)."""
+
+    def __init__(self):
+        self.words = (ctypes.c_uint64 * N_WORDS)()
+        self.addr = ctypes.addressof(self.words)
+        self.regs = (ctypes.c_uint64 * N_REGS).from_buffer(self.words)
+        self.exc: BaseException | None = None
+        self.cpu = None
+        self.flush_tlb()
+        self.flush_blocks()
+
+    # -- invalidation (called by the CPU) -----------------------------------------
+    def flush_tlb(self) -> None:
+        ctypes.memset(self.addr + 8 * TLB_READ, 0xFF, 8 * 4 * TLB_ENTRIES)
+        self.words[Word.EXIT_REQ] = 1
+
+    def flush_blocks(self) -> None:
+        base = self.addr + 8 * TB_TABLE
+        ctypes.memset(base, 0xFF, 8 * TB_ENTRY_WORDS * TB_ENTRIES)
+        # Native code may be running the block that was dropped (fence.i,
+        # a store to its page): it stops at its next exit.
+        self.words[Word.EXIT_REQ] = 1
+
+    # -- filling ------------------------------------------------------------------
+    def install_block(self, pc: int, flags: int, fn: int) -> None:
+        w = self.words
+        i = TB_TABLE + TB_ENTRY_WORDS * tb_index(pc)
+        w[i] = pc
+        w[i + 1] = flags
+        w[i + 2] = fn
+
+    def fill_tlb(self, store: bool, page: int, host_addend: int) -> None:
+        i = (TLB_WRITE if store else TLB_READ) + 2 * tlb_index(page)
+        w = self.words
+        w[i] = page
+        w[i + 1] = host_addend & 0xFFFFFFFFFFFFFFFF
