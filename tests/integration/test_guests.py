@@ -41,7 +41,7 @@ def _first_difference(expected: str, actual: str) -> str:
 
 
 # Every TCG backend must pass the same guests.
-@pytest.mark.parametrize("backend", ["interp", "pycodegen"])
+@pytest.mark.parametrize("backend", ["interp", "pycodegen", "llvm"])
 @pytest.mark.parametrize("name", GUEST_NAMES)
 def test_guest_matches_qemu(name, backend, qemu_runs, pyqemu_run):
     reference = qemu_runs(name)

@@ -27,6 +27,7 @@ running while its translation is dropped finishes safely.
 from __future__ import annotations
 
 import copy
+import os
 import ctypes
 import struct
 import threading
@@ -40,7 +41,7 @@ M64 = (1 << 64) - 1
 
 # Blocks run this many times on the Python tiers before they are compiled:
 # compiling costs about as much as a few hundred Python runs of a block.
-HOT_RUNS = 200
+HOT_RUNS = int(os.environ.get("PYQEMU_LLVM_HOT_RUNS", "1000"))
 # Blocks one entry into native code may run before it returns to Python
 # (which then checks interrupts, timers, signals and posted work).
 BUDGET = 2000
@@ -145,6 +146,12 @@ _HELPER_CB_ADDR = ctypes.cast(_HELPER_CB_OBJ, ctypes.c_void_p).value
 _MEM_CB_ADDR = ctypes.cast(_MEM_CB_OBJ, ctypes.c_void_p).value
 
 
+def _logger(cpu):
+    """The CPU's -d log, if it has one (a CPU-like object may use the name for something else)."""
+    log = getattr(cpu, "log", None)
+    return log if hasattr(log, "enabled") else None
+
+
 class _Compiler:
     """One LLVM target machine and MCJIT engine for the process."""
 
@@ -154,15 +161,29 @@ class _Compiler:
         llvm.initialize_native_asmprinter()
         self.llvm = llvm
         target = llvm.Target.from_default_triple()
-        self.tm = target.create_target_machine(opt=2, codemodel="jitdefault")
+        # Code generation at -O1: -O2 costs half as much again for little
+        # gain on block-sized functions, -O0 spills every value.
+        self.tm = target.create_target_machine(opt=1, codemodel="jitdefault")
         # The engine owns the target machine it is given: its own one.
         self.engine = llvm.create_mcjit_compiler(
-            llvm.parse_assembly(""), target.create_target_machine(opt=2, codemodel="jitdefault"))
+            llvm.parse_assembly(""), target.create_target_machine(opt=1, codemodel="jitdefault"))
         # The tuning options must outlive the pass builder that refers to them.
-        self.pto = llvm.create_pipeline_tuning_options(speed_level=2)
+        self.pto = llvm.create_pipeline_tuning_options(speed_level=1)
         self.pb = llvm.create_pass_builder(self.tm, self.pto)
         self.lock = threading.Lock()
         self.count = 0
+
+    def _optimise(self, mod) -> None:
+        """The passes that pay on a block (a third of the cost of the -O2
+        pipeline): temporaries to SSA, state loads forwarded from stores,
+        dead state stores dropped, branches folded."""
+        pm = self.llvm.create_new_module_pass_manager()   # runs once: passes are consumed
+        pm.add_sroa_pass()
+        pm.add_instruction_combine_pass()
+        pm.add_new_gvn_pass()
+        pm.add_dead_store_elimination_pass()
+        pm.add_simplify_cfg_pass()
+        pm.run(mod, self.pb)
 
     def compile(self, blk: Block, want_asm: bool = False) -> tuple[int, str]:
         """Native code for a block: (function address, assembly if asked)."""
@@ -173,8 +194,7 @@ class _Compiler:
             text = "\n".join(sorted(low.declares)) + "\n" + low.text
             mod = self.llvm.parse_assembly(text)
             mod.verify()
-            # A pass manager runs once: its passes are consumed.
-            self.pb.getModulePassManager().run(mod, self.pb)
+            self._optimise(mod)
             asm = self.tm.emit_assembly(mod) if want_asm else ""
             _SITES.extend(low.call_sites)
             self.engine.add_module(mod)
@@ -246,7 +266,7 @@ class LLVMBackend:
     def compile_native(self, blk: Block, cpu):
         """Compile a block now; its `code` becomes the native entry (None when
         the block cannot be compiled: it stays on the Python tiers)."""
-        log = getattr(cpu, "log", None)
+        log = _logger(cpu)
         want_asm = log is not None and log.enabled("out_asm")
         try:
             fn, asm = compiler().compile(blk, want_asm)
@@ -269,10 +289,11 @@ class LLVMBackend:
             nat = cpu.native
             w = nat.words
             nat.install_block(pc, flags, fn)
-            log = cpu.log
+            log = _logger(cpu)
             # Tracing logs every block: one block per entry then.
             w[Word.BUDGET] = 1 if log is not None and (log.enabled("exec") or log.enabled("cpu")) \
                 else budget
+            w[Word.PC] = cpu.pc
             w[Word.FLAGS] = flags
             w[Word.EXIT_REQ] = 0
             w[Word.INSTRET] = 0

@@ -179,8 +179,9 @@ class _FunctionBuilder:
             self.op(op)
         if not self.terminated:
             # Ops ran out without an exit (never from the front end): the
-            # next PC is the one after the block.
-            self.exit(Const((blk.pc + blk.size) & self.addr_mask))
+            # PC stays, as on the interpreter, and control goes back to Python.
+            self._count(self.lines, blk.n_insns)
+            self.emit(f"ret i32 {int(Status.STOPPED)}")
         body = self.lines
         for k in sorted(self.fault_insns):
             body.append(f"fault{k}:")
@@ -191,7 +192,14 @@ class _FunctionBuilder:
                 self._count(body, k)
             body.append(f"  ret i32 {int(Status.EXCEPTION)}")
         head = [f"define i32 @{self.name}(ptr %s) {{", "entry:"]
-        head += [f"  %t{t} = alloca i64" for t in sorted(self.temps)]
+        for t in sorted(self.temps):
+            # A temporary starts as the register file's word, as on the
+            # interpreter (the front end writes each before reading it, so
+            # LLVM drops these loads).
+            head.append(f"  %t{t} = alloca i64")
+            head.append(f"  %t{t}.p = getelementptr inbounds i64, ptr %s, i64 {t}")
+            head.append(f"  %t{t}.0 = load i64, ptr %t{t}.p")
+            head.append(f"  store i64 %t{t}.0, ptr %t{t}")
         head.append("  br label %start")
         return "\n".join(head + body + ["}"]) + "\n"
 
@@ -252,6 +260,8 @@ class _FunctionBuilder:
             self.write(op.d, self.widen(r, bits))
         elif opc in (Opc.DIV, Opc.DIVU, Opc.REM, Opc.REMU):
             self.division(op, bits)
+        elif opc is Opc.BSWAP and bits == 8:
+            self.write(op.d, self.widen(self.narrow(self.read(op.a), 8), 8))
         elif opc in _UNARY:
             a = self.narrow(self.read(op.a), bits)
             extra = ", i1 false" if opc in (Opc.CLZ, Opc.CTZ) else ""
