@@ -9,7 +9,8 @@
         print(m.cpu().reg("a0"), m.qmp("query-status"))
 
 Keyword options are the command line's (`m="256M"`, `smp=2`, `append=...`,
-`serial="file:out.txt"`, `no_reboot=True`, `name=...`). The machine runs on
+`serial="file:out.txt"`, `no_reboot=True`, `name=...`, `power_button=True`
+for -machine virt,power-button=on). `gdbserver("tcp::1234")` lets GDB in. The machine runs on
 its own vCPU thread; QMP and HMP commands run in-process on a private
 asyncio loop thread. Hooks run on the vCPU thread, between translated
 blocks (TCG): block hooks before each block, instruction hooks before each
@@ -28,7 +29,7 @@ from typing import Callable
 
 from .chardev.base import ChardevError
 from .chardev.options import ChardevRegistry, parse_legacy
-from .cli.options import OptionError, parse_command_line, parse_keyval, parse_size
+from .cli.options import OptionError, parse_bool, parse_command_line, parse_keyval, parse_size
 from .monitor.memory import MemoryAccessError, read_physical, read_virtual, virt_to_phys
 from .system.runstate import RunState, ShutdownCause
 
@@ -140,6 +141,8 @@ class Machine:
                 cfg.no_shutdown = bool(value)
             elif key == "S":
                 cfg.start_paused = bool(value)
+            elif key == "power-button":
+                cfg.power_button = bool(value)
             else:
                 raise MachineError(f"unknown machine option '{key}'")
         cfg.backend = make_backend(backend)
@@ -168,6 +171,12 @@ class Machine:
                 kv = parse_keyval(val, "type", "-machine")
                 if kv.get("type", "virt") != "virt":
                     raise MachineError(f"-machine {val}: only virt is available")
+                if "power-button" in kv:
+                    try:
+                        opts["power_button"] = parse_bool(kv["power-button"],
+                                                          "-machine power-button")
+                    except OptionError as e:
+                        raise MachineError(str(e)) from None
                 continue
             if name in ("nographic", "display"):
                 continue
@@ -250,8 +259,21 @@ class Machine:
             return None
         return self._vm.exit_code if self._vm.exit_code is not None else 0
 
+    def gdbserver(self, device: str = "tcp::1234") -> None:
+        """Serve GDB's remote protocol on `device` (`tcp:[HOST]:PORT`, `PORT`,
+        `unix:PATH`; 'none' stops it), as HMP `gdbserver`."""
+        try:
+            asyncio.run_coroutine_threadsafe(self._start_gdb(device), self._loop).result()
+        except ValueError as e:
+            raise MachineError(str(e)) from None
+
+    async def _start_gdb(self, device: str) -> None:
+        self._dispatcher.start_gdbserver(device)
+
     def close(self) -> None:
         """End the machine and its threads."""
+        if self._dispatcher.gdbserver is not None:
+            self._dispatcher.gdbserver.close()
         self._vm.finish()
         for backend in list(self._dispatcher.block_nodes.values()):
             backend.flush()

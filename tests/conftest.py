@@ -124,3 +124,23 @@ def pyqemu_run(guest_elf):
         return result
 
     return run
+
+
+# -- the Linux boots of tests/linux_guest/test_linux_on_pyqemu.py ----------------------
+# They take minutes each: start them as soon as the session knows they are
+# selected, so they run beside the rest of the suite instead of after it.
+_LINUX_BOOT_MODULES: list = []
+
+
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.endswith("test_linux_on_pyqemu"):
+            if module not in _LINUX_BOOT_MODULES:
+                _LINUX_BOOT_MODULES.append(module)
+                module.start_boots()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for module in _LINUX_BOOT_MODULES:
+        module.stop_boots()

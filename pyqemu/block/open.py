@@ -232,5 +232,9 @@ def drive_from_options(options) -> BlockBackend:
     locking = flat.get("file.locking", "auto")
     if locking not in ("auto", "on", "off"):
         raise BlockError(f"Parameter 'locking' does not accept value '{locking}'")
+    # active=off: an incoming migration's destination reads, holds no lock,
+    # and writes only after activation.
+    inactive = not parse_bool(flat.get("active", True), "active")
     return open_image(filename, fmt, read_only=read_only, force_share=force, cache=cache, snapshot=snapshot,
-                      locking=locking, node_name=flat.get("node-name") or flat.get("id"))
+                      locking=locking, node_name=flat.get("node-name") or flat.get("id"),
+                      inactive=inactive)

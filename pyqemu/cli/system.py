@@ -52,6 +52,14 @@ SPECS = [
     OptionSpec("blockdev", True, "define a new block driver node", "driver=...,node-name=N[,file.driver=file,file.filename=...]"),
     OptionSpec("device", True, "add a device (virtio-blk-device, virtio-rng-device, virtio-serial-device, virtconsole)", "driver[,prop=value][,...]"),
     OptionSpec("global", True, "set a default for a driver property", "driver.prop=value"),
+    OptionSpec("incoming", True, "prepare for incoming migration, listen on a given tcp, unix, "
+               "exec, fd or file URI, or wait for migrate-incoming with 'defer'", "uri"),
+    OptionSpec("loadvm", True, "start right away with a saved state (loadvm in monitor)", "tag"),
+    OptionSpec("s", False, "shorthand for -gdb tcp::1234"),
+    OptionSpec("gdb", True, "accept gdb connection on 'dev'", "dev"),
+    OptionSpec("icount", True, "enable virtual instruction counter with 2^N clock ticks per "
+               "instruction; sleep=on|off: let time pass in host time while the guest is idle",
+               "[shift=]N[,sleep=on|off]"),
     OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen, llvm)", "name"),
 ]
 
@@ -97,6 +105,11 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
     monitors: list[tuple[str, str, str]] = []     # (kind, spec or id, mode)
     pidfile = None
     daemonize = False
+    gdb_devices: list[str] = []
+    # -incoming decides how every image opens (inactive), whatever the order.
+    incoming = next((val for name, val in opts if name == "incoming"), None)
+    loadvm = next((val for name, val in opts if name == "loadvm"), None)
+    virtio.incoming = incoming is not None
     for name, val in opts:
         if name == "h":
             sys.stdout.write(_usage(prog))
@@ -119,6 +132,10 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
             if "dumpdtb" in kv:
                 cfg.dumpdtb = kv.pop("dumpdtb")
             for k in kv:
+                if k == "power-button":
+                    # pyqemu's opt-in virtio input power button (not in QEMU 7.2).
+                    cfg.power_button = parse_bool(kv[k], "-machine power-button")
+                    continue
                 if k in ("accel",):
                     if kv[k] != "tcg":
                         raise OptionError(f"-machine {val}: accelerator '{kv[k]}' is not available "
@@ -143,6 +160,13 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
         elif name == "m":
             kv = parse_keyval(val, "size", "-m")
             cfg.ram_size = parse_size(kv.get("size", "128"), "m", "-m")
+        elif name == "icount":
+            kv = parse_keyval(val, "shift", "-icount")
+            shift = kv.get("shift", "0")
+            if not shift.isdigit() or int(shift) > 10:
+                raise OptionError(f"-icount {val}: shift must be a number from 0 to 10 "
+                                  "(shift=auto is not supported)")
+            cfg.icount = (int(shift), parse_bool(kv.get("sleep", "on"), "-icount sleep"))
         elif name == "smp":
             kv = parse_keyval(val, "cpus", "-smp")
             try:
@@ -200,6 +224,10 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
             cfg.no_shutdown = True
         elif name == "pidfile":
             pidfile = val
+        elif name == "s":
+            gdb_devices.append("tcp::1234")
+        elif name == "gdb":
+            gdb_devices.append(val)
         elif name == "daemonize":
             daemonize = True
         elif name == "drive":
@@ -270,8 +298,15 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
 
     from ..monitor.server import MonitorHost
     host = MonitorHost(machine, registry)
+    if incoming is not None or loadvm is not None:
+        _prepare_migration(machine, host, cfg, incoming, loadvm)
     for c, mode in mon_chardevs:
         host.add_monitor(c, mode)
+    for dev in gdb_devices:
+        try:
+            host.add_gdbserver(dev)
+        except ValueError as e:
+            raise UsageError(f"-gdb {dev}: {e}") from None
 
     def on_signal(signum, _frame):
         # As QEMU: say so, shut down in order, exit status 0.
@@ -301,6 +336,33 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
                 os.unlink(pidfile)
             except OSError:
                 pass
+
+
+def _prepare_migration(machine, host, cfg, incoming, loadvm) -> None:
+    """-incoming: wait in inmigrate with the images inactive, listening (or
+    for migrate-incoming with 'defer'); the guest runs once the state has
+    arrived, unless -S. -loadvm: the snapshot's state before the first
+    instruction."""
+    from ..migration.migration import MigrationError, migration_of
+    from ..migration.savevm import SnapshotError, load_snapshot
+    from ..system.runstate import RunState
+    if loadvm is not None:
+        if incoming is not None:
+            raise UsageError("-loadvm and -incoming cannot be used together")
+        try:
+            load_snapshot(machine, loadvm)
+        except SnapshotError as e:
+            raise UsageError(str(e)) from None
+        return
+    mig = migration_of(machine, host.hub.emit)
+    machine.runstate.set_state(RunState.INMIGRATE)
+    mig.autostart = not cfg.start_paused
+    cfg.start_paused = True
+    if incoming != "defer":
+        try:
+            mig.listen(incoming)
+        except MigrationError as e:
+            raise UsageError(str(e)) from None
 
 
 def _daemonize() -> None:

@@ -130,6 +130,15 @@ class UserCPU(RISCVCPU):
             self._invalidate_code_page(ppn)
         self.mem.write(pa, size, value)
 
+    def _read_code(self, segments) -> bytes | None:
+        mem = self.mem
+        out = b""
+        for va, n in segments:
+            if va + n > mem.size:
+                return None
+            out += mem.buf[va:va + n]
+        return out
+
     def _fetch_translate(self, va: int, first: bool) -> int:
         mem = self.mem
         need = PROT_EXEC | MAPPED

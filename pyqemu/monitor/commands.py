@@ -14,6 +14,7 @@ import threading
 from .. import QEMU_COMPAT_VERSION, __version__
 from ..system.runstate import NEEDS_RESET, RunState, ShutdownCause
 from .errors import QMPError
+from .migration import MigrationCommands
 from .qapi import SCHEMA
 from .qom import QOMError, qom_get, qom_list
 
@@ -24,7 +25,7 @@ def _method_name(command: str) -> str:
     return "qmp_" + command.replace("-", "_")
 
 
-class Dispatcher:
+class Dispatcher(MigrationCommands):
     """The commands of one machine. `chardevs` lists (label, filename, open)
     providers for query-chardev; `hmp` runs human-monitor-command."""
 
@@ -34,6 +35,9 @@ class Dispatcher:
         self.hub = hub
         self.chardev_info = chardev_info or (lambda: [])
         self.block_nodes: dict = {}
+        self.gdbserver = None
+        from .block import BlockMonitor
+        self.block = BlockMonitor(machine, hub.emit)
         from .hmp import HMP
         self.hmp = HMP(self)
         missing = [c for c in SCHEMA.commands
@@ -67,7 +71,8 @@ class Dispatcher:
         return {"UUID": "00000000-0000-0000-0000-000000000000"}
 
     async def qmp_query_target(self):
-        return {"arch": f"riscv{self.machine.cfg.xlen}"}
+        arch = getattr(self.machine, "target_arch", None)     # boards other than RISC-V say theirs
+        return {"arch": arch or f"riscv{self.machine.cfg.xlen}"}
 
     async def qmp_query_machines(self):
         return [{"name": "virt", "is-default": True, "cpu-max": 512, "hotpluggable-cpus": False,
@@ -85,7 +90,8 @@ class Dispatcher:
                 for h in self.machine.harts]
 
     async def qmp_query_kvm(self):
-        return {"enabled": False, "present": False}
+        info = getattr(self.machine, "kvm_info", None)        # a KVM board (machine/x86) answers
+        return info() if info else {"enabled": False, "present": False}
 
     async def qmp_query_chardev(self):
         return [{"label": label, "filename": filename, "frontend-open": is_open}
@@ -106,6 +112,7 @@ class Dispatcher:
             raise QMPError("GenericError", "Resetting the Virtual Machine is required")
         if rs.state is RunState.INMIGRATE:
             raise QMPError("GenericError", "Guest is waiting for an incoming migration")
+        await self.blocking(self.prepare_cont)
         await self.blocking(rs.vm_start)
         return {}
 
@@ -170,6 +177,25 @@ class Dispatcher:
         except OSError as e:
             raise QMPError("GenericError", f"Could not open '{filename}': {e.strerror}") from None
 
+    # -- gdbstub ----------------------------------------------------------------------------
+    def start_gdbserver(self, device: str) -> None:
+        """(Re)start the gdbstub on `device` ('none' stops it); GDB's `monitor`
+        command runs HMP lines here. Raises ValueError naming the device."""
+        from ..gdbstub import GdbServer, GdbServerError
+        if self.gdbserver is not None:
+            self.gdbserver.close()
+            self.gdbserver = None
+        if device == "none":
+            return
+        loop = asyncio.get_event_loop()
+
+        def run_hmp(line: str) -> str:
+            return asyncio.run_coroutine_threadsafe(self.hmp.execute(line), loop).result(30)
+        try:
+            self.gdbserver = GdbServer(self.machine, device, run_hmp=run_hmp)
+        except GdbServerError as e:
+            raise ValueError(str(e)) from None
+
     # -- HMP passthrough -----------------------------------------------------------------
     async def qmp_human_monitor_command(self, command_line, cpu_index=None):
         if cpu_index is not None:
@@ -224,25 +250,21 @@ class Dispatcher:
         except QOMError as e:
             raise QMPError(e.error_class, str(e)) from None
 
-    # -- block (pyqemu/block's public API; the virt board has no disk yet) ----------------
+    # -- block (monitor/block.py: the virtio-blk drives and blockdev-add's nodes) -----------
     async def qmp_query_block(self):
-        return []
+        return await self.blocking(self._on_vcpu, self.block.query_block)
 
     async def qmp_query_blockstats(self, query_nodes=False):
-        if not query_nodes:
-            return []
-        return [{"node-name": name, "stats": {"rd_bytes": 0, "wr_bytes": 0}}
-                for name in self.block_nodes]
+        return await self.blocking(self._on_vcpu, lambda: self.block.query_blockstats(
+            query_nodes, self.block_nodes))
 
     async def qmp_query_named_block_nodes(self, flat=False):
-        out = []
-        for name, backend in self.block_nodes.items():
-            size = backend.length
-            out.append({"file": backend.filename, "node-name": name, "ro": backend.read_only,
-                        "drv": backend.root.driver,
-                        "image": {"filename": backend.filename, "format": backend.root.driver,
-                                  "virtual-size": size() if callable(size) else size}})
-        return out
+        return await self.blocking(self._on_vcpu, lambda: self.block.query_named_block_nodes(
+            self.block_nodes, flat))
+
+    def _on_vcpu(self, fn):
+        """Block state belongs to the vCPU thread, where virtio-blk requests run."""
+        return self.machine.runner.run_on_vcpu(fn)
 
     async def qmp_blockdev_add(self, **options):
         from ..block import BlockError, blockdev_from_options

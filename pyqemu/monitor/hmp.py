@@ -16,6 +16,7 @@ from .. import QEMU_COMPAT_VERSION, __version__
 from ..system.runstate import RunState
 from .errors import QMPError
 from .memory import MemoryAccessError, read_physical, read_virtual
+from .migration import MigrationHMP
 
 BANNER = "QEMU {v} monitor - type 'help' for more information\r\n"
 PROMPT = "(qemu) "
@@ -32,10 +33,15 @@ COMMANDS = [
     ("gdbserver", "[device]", "start gdbserver on given device (default 'tcp::1234'), stop with 'none'"),
     ("help|?", "[cmd]", "show the help"),
     ("info", "[subcommand]", "show various information about the system state"),
+    ("delvm", "tag", "delete a VM snapshot from its tag"),
+    ("loadvm", "tag", "restore a VM snapshot from its tag"),
     ("log", "item1[,...]", "activate logging of the specified items"),
+    ("migrate", "[-d] uri", "migrate to URI (using -d to not wait for completion)"),
+    ("migrate_cancel", "", "cancel the current VM migration"),
     ("memsave", "addr size file", "save to disk virtual memory dump starting at 'addr' of size 'size'"),
     ("pmemsave", "addr size file", "save to disk physical memory dump starting at 'addr' of size 'size'"),
     ("q|quit", "", "quit the emulator"),
+    ("savevm", "[tag]", "save a VM snapshot. If no tag is provided, a new snapshot is created"),
     ("stop", "", "stop emulation"),
     ("system_powerdown", "", "send system power down event"),
     ("system_reset", "", "reset the system"),
@@ -47,12 +53,14 @@ INFO = [
     ("chardev", "", "show the character devices"),
     ("cpus", "", "show infos for each CPU"),
     ("kvm", "", "show KVM information"),
+    ("migrate", "", "show migration status"),
     ("mtree", "", "show memory tree"),
     ("name", "", "show the current VM name"),
     ("qtree", "", "show device tree"),
     ("registers", "[-a|vcpu]", "show the cpu registers (-a: show register info for all cpus; "
      "vcpu: specific vCPU to query; show the current CPU's registers if no argument is specified)"),
     ("roms", "", "show roms"),
+    ("snapshots", "", "show the currently saved VM snapshots"),
     ("status", "", "show the current VM status (running|paused)"),
     ("uuid", "", "show the current VM UUID"),
     ("version", "", "show the version of QEMU"),
@@ -96,7 +104,7 @@ def _crlf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
-class HMP:
+class HMP(MigrationHMP):
     def __init__(self, dispatcher):
         self.d = dispatcher
         self.cpu_index = 0
@@ -124,6 +132,8 @@ class HMP:
             "system_powerdown": self.system_powerdown, "q": self.quit, "quit": self.quit,
             "x": self.x, "xp": self.xp, "memsave": self.memsave, "pmemsave": self.pmemsave,
             "log": self.log, "gdbserver": self.gdbserver,
+            "migrate": self.migrate, "migrate_cancel": self.migrate_cancel,
+            "savevm": self.savevm, "loadvm": self.loadvm, "delvm": self.delvm,
         }.get(name)
         if handler is None:
             return f"unknown command: '{name}'\r\n"
@@ -172,6 +182,9 @@ class HMP:
         if sub == "uuid":
             return "00000000-0000-0000-0000-000000000000\n"
         if sub == "kvm":
+            info = getattr(m, "kvm_info", None)
+            if info and info()["enabled"]:
+                return "kvm support: enabled\n"
             return "kvm support: not compiled\n"
         if sub == "cpus":
             cpus = await self.d.qmp_query_cpus_fast()
@@ -182,15 +195,17 @@ class HMP:
         if sub == "registers":
             return await self._registers(rest.strip())
         if sub == "block":
-            nodes = await self.d.qmp_query_named_block_nodes()
-            return "".join(f"{n['node-name']}: {n['file']} ({n['drv']}"
-                           f"{', read-only' if n['ro'] else ''})\n" for n in nodes)
+            return await self._vcpu(self.d.block.info_block)
         if sub == "mtree":
             return self._mtree()
         if sub == "qtree":
             return self._qtree()
         if sub == "roms":
             return self._roms()
+        if sub == "migrate":
+            return await self.info_migrate()
+        if sub == "snapshots":
+            return await self.info_snapshots()
         return f"unknown command: 'info {sub}'\n"
 
     async def _registers(self, arg: str) -> str:
@@ -280,7 +295,14 @@ class HMP:
         return ""
 
     async def gdbserver(self, arg: str) -> str:
-        raise HMPError("gdbstub: not available in pyqemu yet")
+        device = arg or "tcp::1234"
+        try:
+            self.d.start_gdbserver(device)
+        except ValueError as e:        # GdbServerError: the device cannot be opened
+            return f"{e}\nCould not open gdbserver on device '{device}'\n"
+        if device == "none":
+            return "Disabled gdbserver\n"
+        return f"Waiting for gdb connection on device '{device}'\n"
 
     # -- memory -------------------------------------------------------------------------------
     async def memsave(self, arg: str) -> str:

@@ -86,3 +86,7 @@ S.event("STOP")
 S.event("RESUME")
 S.event("BLOCK_IO_ERROR", {"device": "str", "*node-name": "str", "operation": "IoOperationType",
                            "action": "BlockErrorAction", "*nospace": "bool", "reason": "str"})
+
+# -- migration and snapshots (monitor/migration.py) ---------------------------------
+from .migration import declare as _declare_migration  # noqa: E402
+_declare_migration(S)

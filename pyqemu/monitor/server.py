@@ -126,6 +126,7 @@ class MonitorHost:
                                      chardevs=self.chardevs)
         machine.runstate.set_emitter(self.hub.emit)
         self._monitors: list[tuple[object, str]] = []
+        self._gdb_device: str | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def add_monitor(self, chardev, mode: str) -> None:
@@ -133,6 +134,11 @@ class MonitorHost:
         if mode not in ("control", "readline"):
             raise ValueError(mode)
         self._monitors.append((chardev, mode))
+
+    def add_gdbserver(self, device: str) -> None:
+        """-gdb DEV / -s: the gdbstub listens from the start (before -S's wait
+        ends), as QEMU's. Raises ValueError naming a device that cannot be opened."""
+        self._gdb_device = device
 
     # -- stdio monitors -------------------------------------------------------------------
     def _attach_stdio(self, chardev: StdioChardev, mode: str) -> None:
@@ -190,6 +196,8 @@ class MonitorHost:
                 except Exception as e:      # report, but keep shutting down
                     os.write(2, f"flushing {backend.filename}: {e}\n".encode())
             self.dispatcher.block_nodes.clear()
+            if self.dispatcher.gdbserver is not None:
+                self.dispatcher.gdbserver.close()
             for c in self.chardevs.values():
                 c.close()
             self.hub.loop = None
@@ -205,6 +213,12 @@ class MonitorHost:
                 self._attach_stdio(chardev, mode)
             elif isinstance(chardev, LoopChardev):
                 chardev.frontend = QMPFrontend(self) if mode == "control" else HMPFrontend(self)
+        if self._gdb_device is not None:
+            try:
+                self.dispatcher.start_gdbserver(self._gdb_device)
+            except ValueError as e:
+                os.write(2, f"-gdb {self._gdb_device}: {e}\n".encode())
+                return 1
         exit_now = asyncio.Event()
         self.machine.exit_listeners.append(lambda: loop.call_soon_threadsafe(exit_now.set))
         if self.machine.exit_requested.is_set():

@@ -131,6 +131,13 @@ class RunStateMachine:
         for fn in list(self._notifiers):
             fn(new is RunState.RUNNING, new)
 
+    def set_state(self, new: RunState) -> None:
+        """Move to `new` without touching the vCPUs (they are not running):
+        the migration states inmigrate, finish-migrate, postmigrate, and
+        save-vm/restore-vm around a snapshot."""
+        with self._lock:
+            self._set(new)
+
     def vm_start(self) -> None:
         """Resume (or first start) the vCPUs: RESUME event, state running."""
         with self._lock:

@@ -44,6 +44,10 @@ READ_TEXT = "hello from the pyqemu linux-guest disk\n"
 WRITE_FILE = "guest-wrote.txt"
 WRITE_TEXT = "written by the guest"
 DONE_MARKER = "PYQEMU-LINUX-GUEST: done"
+# With this word on the kernel command line, /init gives the console a shell
+# (job control through setsid + cttyhack) before it unmounts and powers off.
+SHELL_PARAMETER = "pyqemu.shell"
+SHELL_MARKER = "PYQEMU-LINUX-GUEST: shell"
 # Modules /dev/vda with ext4 needs; their modules.dep dependencies are added
 # in front. crc32c reaches ext4 through a softdep that modules.dep omits, so
 # it is named here explicitly, before ext4.
@@ -51,7 +55,7 @@ WANTED_MODULES = ("virtio_mmio", "virtio_blk", "crc32c_generic", "ext4")
 APPEND = "console=ttyS0 cryptomgr.notests"
 DISK_SIZE_MIB = 16
 # Bump when the result changes shape.
-STAMP = "v1 " + " ".join(WANTED_MODULES) + " " + MARKER
+STAMP = "v2 " + " ".join(WANTED_MODULES) + " " + MARKER
 
 KERNEL_META_PACKAGE = "linux-image-riscv64"
 BUSYBOX_PACKAGE = "busybox-static"
@@ -226,6 +230,14 @@ if mount -t ext4 /dev/vda /mnt; then
     cat /mnt/{READ_FILE}
     echo "{WRITE_TEXT}" > /mnt/{WRITE_FILE}
     sync
+    case "$(cat /proc/cmdline)" in
+    *{SHELL_PARAMETER}*)
+        /bin/busybox --install -s /bin
+        echo "{SHELL_MARKER}: /dev/vda is mounted on /mnt; 'exit' powers off"
+        setsid cttyhack sh -l
+        sync
+        ;;
+    esac
     umount /mnt
     echo "{DONE_MARKER}"
 else

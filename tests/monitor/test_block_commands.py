@@ -16,13 +16,16 @@ def test_blockdev_life_cycle(guests, launch, tmp_path):
     c = RawQMP(emu.qmp_path)
     c.recv()
     c.command("qmp_capabilities")
-    assert c.command("query-block") == {"return": []}
+    # QEMU 7.2's default drives on virt: empty cdrom, floppy, SD card
+    assert [b["device"] for b in c.command("query-block")["return"]] == ["none2", "floppy0", "sd0"]
     r = c.command("blockdev-add", **{"driver": "qcow2", "node-name": "disk0",
                                      "file": {"driver": "file", "filename": str(img)}})
     assert r == {"return": {}}, r
     nodes = c.command("query-named-block-nodes")["return"]
+    # the format node and its (automatically named) file node, as QEMU lists them
     assert [(n["node-name"], n["drv"], n["ro"], n["image"]["virtual-size"]) for n in nodes] == [
-        ("disk0", "qcow2", False, 1 << 20)]
+        ("disk0", "qcow2", False, 1 << 20), (nodes[1]["node-name"], "file", False, 197120)]
+    assert nodes[1]["node-name"].startswith("#block")
     # the image is locked for writing: the real qemu-io is refused
     r = subprocess.run(["qemu-io", "-c", "write 0 512", str(img)], capture_output=True, text=True)
     assert r.returncode != 0 and 'Failed to get "write" lock' in r.stderr

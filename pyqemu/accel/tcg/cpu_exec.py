@@ -38,6 +38,8 @@ class TCGRunner:
         # (cpu, pc) for each instruction of the block about to run.
         self.block_hooks: list = []
         self.insn_hooks: list = []
+        # -icount: the clock counts the instructions of each slice.
+        self._icount = hasattr(clock, "begin_slice")
 
     # -- control, from any thread -----------------------------------------------------
     def start_thread(self) -> None:
@@ -143,13 +145,18 @@ class TCGRunner:
                 idle = True
                 smp = len(harts) > 1
                 hooked = bool(self.block_hooks or self.insn_hooks)
+                icount = self._icount
                 for h in harts:
+                    if icount:
+                        clock.begin_slice(h)
                     if hooked:
                         h.run_observed(SLICE_TBS, events, self._hooks_before(h))
                     elif trace:
                         h.run_observed(SLICE_TBS, events, self._trace_before(h, log))
                     else:
                         h.run_slice(SLICE_TBS, events)
+                    if icount:
+                        clock.end_slice()
                     if smp:
                         # Other harts run next and their stores do not look at
                         # this hart's reservation: drop it, so a pending SC fails
@@ -160,7 +167,9 @@ class TCGRunner:
                         idle = False
                     if self.stopped or not self._run_allowed:
                         break
-                if idle and self._run_allowed and not self.stopped:
+                if idle and self._run_allowed and not self.stopped and icount:
+                    clock.idle(events.wait)
+                elif idle and self._run_allowed and not self.stopped:
                     deadline = clock.next_deadline
                     timeout = None if deadline == NEVER else max(0, deadline - clock.now_ns()) / 1e9
                     events.wait(timeout)

@@ -312,6 +312,52 @@ class Qcow2Node(BlockNode):
         self._decompressed = (entry, out)
         return out
 
+    # -- the VM-state area (qcow2.rst "Snapshots": vm_state_size) ------------
+    # savevm stores the machine state in the image's own address space, past
+    # the guest-visible end, from the first L1 entry the disk does not use.
+    # While `_vmstate_end` is set (a snapshot being saved or loaded, the
+    # machine stopped), reads and writes may reach that far.
+    _vmstate_end = 0
+
+    def _io_end(self) -> int:
+        return self._vmstate_end or self.header.size
+
+    def vm_state_offset(self) -> int:
+        return self.l1_entries_for(self.header.size) << (self.cluster_bits + self.l2_bits)
+
+    def write_vm_state(self, data: bytes) -> None:
+        """Write `data` at the start of the VM-state area (whole clusters)."""
+        start = self.vm_state_offset()
+        padded = bytes(data) + bytes(-len(data) % self.cluster_size)
+        self.grow_l1(self.l1_entries_for(start + len(padded)))
+        self._vmstate_end = start + len(padded)
+        try:
+            self.pwrite(start, padded)
+        finally:
+            self._vmstate_end = 0
+        self.flush()
+
+    def read_vm_state(self, length: int) -> bytes:
+        start = self.vm_state_offset()
+        self._vmstate_end = start + length
+        try:
+            return self.pread(start, length)
+        finally:
+            self._vmstate_end = 0
+
+    def discard_vm_state(self, length: int) -> None:
+        """Drop the active image's references to a VM-state area that a
+        snapshot now holds (its clusters stay, owned by the snapshot)."""
+        start = self.vm_state_offset()
+        end = start + length + (-length % self.cluster_size)
+        if self.l1_entries_for(end) > len(self.l1):
+            return
+        self._vmstate_end = end
+        try:
+            self._set_cluster_entries(start, end, 0)
+        finally:
+            self._vmstate_end = 0
+
     # -- reads ---------------------------------------------------------------
     def pread(self, offset: int, length: int) -> bytes:
         buf = bytearray(length)
@@ -321,7 +367,7 @@ class Qcow2Node(BlockNode):
     def preadv_into(self, offset: int, buffer) -> None:
         view = memoryview(buffer).cast("B")
         length = len(view)
-        if offset < 0 or offset + length > self.header.size:
+        if offset < 0 or offset + length > self._io_end():
             raise BlockError(f"Request out of range ({offset}+{length} > {self.header.size}) on '{self.filename}'")
         cb, cs = self.cluster_bits, self.cluster_size
         table_shift = cb + self.l2_bits
@@ -387,7 +433,7 @@ class Qcow2Node(BlockNode):
         cs = self.cluster_size
         guest = guest_cluster << self.cluster_bits
         buf = bytearray(cs)
-        n = min(cs, self.header.size - guest)
+        n = max(0, min(cs, self._io_end() - guest))
         kind = self._kind(entry)
         if kind == NORMAL:
             self.file.preadv_into(entry & F.L2E_OFFSET_MASK, memoryview(buf)[:n])
@@ -399,7 +445,7 @@ class Qcow2Node(BlockNode):
 
     # -- writes ----------------------------------------------------------------
     def _check_range(self, offset: int, length: int) -> None:
-        if offset < 0 or length < 0 or offset + length > self.header.size:
+        if offset < 0 or length < 0 or offset + length > self._io_end():
             raise BlockError(f"Request out of range ({offset}+{length} > {self.header.size}) on '{self.filename}'")
 
     def _owned(self, entry: int) -> bool:

@@ -22,6 +22,7 @@ from typing import Callable
 
 from pyqemu.chardev.base import Chardev
 from pyqemu.hw.irq import IRQLine
+from pyqemu.migration.vmstate import VMStateDescription, boolean, buffer, u8, u16
 from pyqemu.system.clock import VirtualClock
 
 _guest_errors = logging.getLogger("pyqemu.guest_errors")
@@ -119,6 +120,22 @@ MSR_HOST_LINES = Msr.DCD | Msr.DSR | Msr.CTS
 
 
 class Ns16550a:
+    # Migrated state (pyqemu/migration/vmstate.py): registers and the RX
+    # FIFO; host input not yet in the FIFO (the backlog) stays with the host.
+    VMSTATE = VMStateDescription("serial", 1, 1, (
+        u8("_ier"), u8("_lcr"), u8("_mcr"), u8("_lsr"), u8("_msr"), u8("_scr"),
+        u16("_divisor"), u8("_fcr"), buffer("_rx"),
+        boolean("_thr_ipending"), boolean("_timeout_ipending"), u8("_irq_level"),
+        boolean("_break_pending"),
+    ), post_load="_vmstate_post_load")
+
+    def _vmstate_post_load(self, version_id: int) -> None:
+        self._irq.level = self._irq_level
+        if self._timeout_timer:
+            self._timeout_timer.cancel()
+            if self._rx and self._fifo_enabled and not self._timeout_ipending:
+                self._timeout_timer.arm_in(4 * self._char_time_ns())
+
     def __init__(self, irq: IRQLine, chardev: Chardev | None = None,
                  clock: VirtualClock | None = None,
                  log: Callable[[str], None] | None = None):

@@ -20,6 +20,7 @@ import logging
 from typing import Callable, Protocol, Sequence
 
 from pyqemu.system.clock import NEVER, VirtualClock
+from pyqemu.migration.vmstate import Kind, VMStateDescription, array, i64
 
 _guest_errors = logging.getLogger("pyqemu.guest_errors")
 _MASK64 = (1 << 64) - 1
@@ -45,6 +46,17 @@ class ClintLayout(enum.IntEnum):
 
 
 class Clint:
+    # Migrated state (pyqemu/migration/vmstate.py): mtime is the virtual
+    # clock (migrated first) plus this offset.
+    VMSTATE = VMStateDescription("riscv.aclint", 1, 1, (
+        array("_msip", Kind.U8), array("_mtimecmp", Kind.U64), array("_mtip", Kind.U8),
+        i64("_mtime_offset"),
+    ), post_load="_vmstate_post_load")
+
+    def _vmstate_post_load(self, version_id: int) -> None:
+        for h in range(len(self._harts)):
+            self._update_mtip(h, force=True)
+
     def __init__(self, clock: VirtualClock, harts: Sequence[Hart],
                  timebase_hz: int = 10_000_000,
                  log: Callable[[str], None] | None = None):

@@ -25,6 +25,7 @@ import logging
 from typing import Callable, Protocol, Sequence
 
 from pyqemu.hw.irq import IRQLine
+from pyqemu.migration.vmstate import Kind, VMStateDescription, VMStateError, array, buffer
 
 _guest_errors = logging.getLogger("pyqemu.guest_errors")
 
@@ -52,7 +53,38 @@ class ContextMode(enum.IntEnum):
     S = 9      # SEIP
 
 
+_MASK_BYTES = 128          # up to 1024 sources
+
+
+def _mask_bytes(masks) -> bytes:
+    return b"".join(m.to_bytes(_MASK_BYTES, "big") for m in masks)
+
+
+def _mask_ints(data: bytes, count: int) -> list[int]:
+    if len(data) != count * _MASK_BYTES:
+        raise VMStateError(f"riscv.sifive.plic: {len(data)} bytes of source masks, "
+                           f"expected {count * _MASK_BYTES}")
+    return [int.from_bytes(data[i:i + _MASK_BYTES], "big") for i in range(0, len(data), _MASK_BYTES)]
+
+
 class Plic:
+    # Migrated state (pyqemu/migration/vmstate.py).
+    VMSTATE = VMStateDescription("riscv.sifive.plic", 1, 1, (
+        array("_priority", Kind.U32),
+        # Source bit masks are wider than 64 bits (96 sources): 16 bytes each.
+        buffer("_pending", get=lambda p: _mask_bytes([p._pending]),
+               set=lambda p, v: setattr(p, "_pending", _mask_ints(v, 1)[0])),
+        buffer("_claimed", get=lambda p: _mask_bytes([p._claimed]),
+               set=lambda p, v: setattr(p, "_claimed", _mask_ints(v, 1)[0])),
+        buffer("_enable", get=lambda p: _mask_bytes(p._enable),
+               set=lambda p, v: p._enable.__setitem__(slice(None), _mask_ints(v, len(p._enable)))),
+        array("_threshold", Kind.U32), array("_output", Kind.U8), array("_level", Kind.U8),
+    ), post_load="_vmstate_post_load")
+
+    def _vmstate_post_load(self, version_id: int) -> None:
+        for ctx in range(self.num_contexts):
+            self._drive(ctx, self._output[ctx])
+
     def __init__(self, harts: Sequence[Hart], num_sources: int = 96,
                  priority_bits: int = 3,
                  log: Callable[[str], None] | None = None):

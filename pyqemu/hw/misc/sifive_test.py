@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 from typing import Callable
+from pyqemu.migration.vmstate import VMStateDescription
 
 _guest_errors = logging.getLogger("pyqemu.guest_errors")
 
@@ -21,6 +22,10 @@ class FinisherStatus(enum.IntEnum):
 
 
 class SifiveTest:
+    # No state of its own: an empty section, so a stream that lacks the
+    # device (another board) is still noticed.
+    VMSTATE = VMStateDescription("riscv.sifive.test", 1, 1, ())
+
     """Calls `on_shutdown(exit_code)` or `on_reset()`; reads return 0."""
 
     # QEMU accepts 2- and 4-byte writes at offset 0; a 2-byte one has no code.

@@ -17,6 +17,7 @@ import time
 from typing import Callable
 
 from pyqemu.hw.irq import IRQLine
+from pyqemu.migration.vmstate import VMStateDescription, boolean, i64, u32, u64
 from pyqemu.system.clock import VirtualClock
 
 _guest_errors = logging.getLogger("pyqemu.guest_errors")
@@ -36,6 +37,19 @@ class GoldfishRtcReg(enum.IntEnum):
 
 
 class GoldfishRtc:
+    # Migrated state (pyqemu/migration/vmstate.py). The guest-set time is an
+    # offset from host wall-clock time, so it carries over between hosts.
+    VMSTATE = VMStateDescription("goldfish_rtc", 1, 1, (
+        i64("_tick_offset"), u32("_time_high"), u64("_alarm_next"),
+        boolean("_alarm_running"), boolean("_irq_enabled"), boolean("_irq_pending"),
+    ), post_load="_vmstate_post_load")
+
+    def _vmstate_post_load(self, version_id: int) -> None:
+        self._alarm_timer.cancel()
+        if self._alarm_running:
+            self._set_alarm()
+        self._irq.level = int(self._irq_pending and self._irq_enabled)
+
     def __init__(self, clock: VirtualClock, irq: IRQLine,
                  log: Callable[[str], None] | None = None):
         self._clock = clock

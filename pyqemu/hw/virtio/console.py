@@ -11,6 +11,7 @@ import struct
 
 from .device import DeviceId, VirtioDevice
 from .virtqueue import VirtqueueError
+from ...migration.vmstate import VMStateDescription, buffer, u64
 
 RECEIVEQ, TRANSMITQ = 0, 1
 MAX_PENDING = 1 << 20         # host input kept while the guest does not read
@@ -19,6 +20,11 @@ CONSOLE_CONFIG = struct.Struct("<HHII")
 
 
 class VirtioConsole(VirtioDevice):
+    # Host input the guest has not taken yet travels with the device.
+    VMSTATE = VMStateDescription("virtio-console", 1, 1, (
+        u64("driver_features"), buffer("pending"),
+    ))
+
     device_id = DeviceId.CONSOLE
     num_queues = 2
     queue_max = 128

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 from typing import TYPE_CHECKING, Callable
+from ...migration.vmstate import VMStateDescription, u64
 
 if TYPE_CHECKING:
     from .virtqueue import VirtQueue
@@ -39,6 +40,10 @@ F_VERSION_1 = 1 << 32
 
 
 class VirtioDevice:
+    # Migrated state common to every device model; a model with more state
+    # overrides VMSTATE (pyqemu/migration/vmstate.py).
+    VMSTATE = VMStateDescription("virtio-device", 1, 1, (u64("driver_features"),))
+
     """Base of a device model. Subclasses set the class attributes and
     override `notify`, `config_bytes` and `reset`."""
 

@@ -15,6 +15,8 @@ from ...hw.irq import IRQLine
 from ...memory.address_space import AddressSpace
 from .device import (F_RING_INDIRECT_DESC, F_VERSION_1, DeviceStatus, VirtioDevice)
 from .virtqueue import VirtQueue, VirtqueueError
+from ...migration.vmstate import (Kind, VMStateDescription, VMStateError, array, struct_array,
+                                  u8, u32, u64)
 
 MAGIC = 0x74726976            # "virt"
 VENDOR_QEMU = 0x554D4551      # "QEMU", as QEMU's devices report
@@ -57,6 +59,28 @@ INT_CONFIG_CHANGE = 2
 
 
 class VirtioMmio:
+    # Migrated state (pyqemu/migration/vmstate.py): the transport registers,
+    # the queues and the device model's own description. `device_id` is
+    # checked, so a stream never lands in a slot holding another device.
+    VMSTATE = VMStateDescription("virtio-mmio", 1, 1, (
+        u32("device_id", get=lambda t: int(t.device.device_id) if t.device else 0,
+            set=lambda t, v: t._vmstate_check_device(v)),
+        u8("status"), u32("interrupt_status"), u32("device_features_sel"),
+        u32("driver_features_sel"), u64("driver_features"), u32("queue_sel"),
+        u32("guest_page_size"), u32("config_generation"),
+        array("legacy_align", Kind.U32), array("legacy_pfn", Kind.U64),
+        struct_array("queues", VirtQueue.VMSTATE),
+    ), post_load="_vmstate_post_load")
+
+    def _vmstate_check_device(self, device_id: int) -> None:
+        mine = int(self.device.device_id) if self.device else 0
+        if device_id != mine:
+            raise VMStateError(f"virtio-mmio: the stream has device id {device_id} in a slot "
+                               f"that holds device id {mine}")
+
+    def _vmstate_post_load(self, version_id: int) -> None:
+        self.irq.level = 1 if self.interrupt_status else 0
+
     """The registers of one slot; `device` may be None (an empty slot)."""
 
     def __init__(self, bus: AddressSpace, irq: IRQLine, device: VirtioDevice | None = None,

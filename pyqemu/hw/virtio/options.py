@@ -23,6 +23,8 @@ class VirtioOptions:
         self.devices: list[VirtioDevice] = []
         self.legacy = True
         self.shorthand: list[VirtioDevice] = []   # if=virtio drives
+        # -incoming: images open inactive until the migration hands them over.
+        self.incoming = False
 
     def all_devices(self) -> list[VirtioDevice]:
         """-device models in order, then the if=virtio drives: QEMU puts those on
@@ -37,6 +39,8 @@ class VirtioOptions:
                                     "and -device virtio-blk-device (or if=virtio)")
         name = opts.get("id") or opts.get("node-name") or f"#virtio{len(self.drives)}"
         self._check_new(name, f"-drive {text}")
+        if self.incoming:
+            opts.setdefault("active", "off")
         try:
             self.drives[name] = drive_from_options(opts)
         except BlockError as e:
@@ -56,7 +60,8 @@ class VirtioOptions:
                                     "node-name at the top level")
         self._check_new(name, f"-blockdev {text}")
         try:
-            self.drives[name] = blockdev_from_options(text)
+            self.drives[name] = blockdev_from_options(
+                text + (",active=off" if self.incoming and "active=" not in text else ""))
         except BlockError as e:
             raise VirtioOptionError(f"-blockdev {text}: {e}") from None
 

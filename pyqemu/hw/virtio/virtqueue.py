@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ...memory.address_space import AddressSpace, GuestMemoryError
+from ...migration.vmstate import VMStateDescription, boolean, u16, u32, u64
 
 # 2.7.5 "The Virtqueue Descriptor Table": le64 addr, le32 len, le16 flags, le16 next
 VIRTQ_DESC = struct.Struct("<QIHH")
@@ -67,6 +68,14 @@ class VirtqElement:
 
 
 class VirtQueue:
+    # Migrated state (pyqemu/migration/vmstate.py): the ring addresses and
+    # the device's indices into them. Requests complete while the vCPU that
+    # notified waits, so a stopped machine has none in flight.
+    VMSTATE = VMStateDescription("virtqueue", 1, 1, (
+        u32("num"), u64("desc"), u64("avail"), u64("used"), boolean("ready"),
+        u16("last_avail_idx"), u16("used_idx"), boolean("indirect"),
+    ))
+
     def __init__(self, bus: AddressSpace, index: int, num_max: int):
         self.bus = bus
         self.index = index

@@ -22,6 +22,7 @@ from ...accel.tcg.cpu_exec import TCGRunner
 from ...chardev.base import Chardev
 from ...hw.char.ns16550a import Ns16550a
 from ...hw.intc.aclint import Clint
+from ...hw.input.virtio_input import VirtioPowerButton
 from ...hw.intc.plic import Plic
 from ...hw.misc.sifive_test import SifiveTest
 from ...hw.rtc.goldfish_rtc import GoldfishRtc
@@ -29,7 +30,7 @@ from ...hw.virtio.device import VirtioDevice
 from ...hw.virtio.mmio import VirtioMmio
 from ...memory.address_space import AddressSpace
 from ...memory.region import MmioRegion, RamRegion, RomRegion
-from ...system.clock import VirtualClock
+from ...system.clock import InstructionClock, VirtualClock
 from ...system.events import EventQueue
 from ...system.runstate import RunStateMachine, ShutdownCause
 from ...target.riscv.cpu import RISCVCPU
@@ -77,6 +78,8 @@ class VirtConfig:
     # goes to slot 7, 0x10008000, IRQ 8, and becomes the guest's virtio0 / vda).
     virtio_devices: list = field(default_factory=list)
     virtio_legacy: bool = True           # QEMU 7.2: virtio-mmio.force-legacy=true
+    power_button: bool = False           # -machine power-button=on (not in QEMU 7.2)
+    icount: tuple[int, bool] | None = None   # -icount shift=N,sleep=on|off
 
 
 def _boot_rom(xlen: int, start: int, fdt: int, next_addr: int) -> bytes:
@@ -112,7 +115,8 @@ class VirtMachine:
                                f"(16M .. {MAX_RAM[cfg.xlen] >> 20}M)")
         self.exit_code: int | None = None
         self.dumped_dtb = False          # -machine dumpdtb: write the tree and exit, as QEMU
-        self.clock = VirtualClock()
+        self.clock = (VirtualClock() if cfg.icount is None
+                      else InstructionClock(*cfg.icount))
         self.events = EventQueue()
         self.bus = AddressSpace("riscv-virt")
         self.ram = RamRegion("riscv.virt.ram", cfg.ram_size)
@@ -129,7 +133,8 @@ class VirtMachine:
                                        timebase=lambda: self.clint.ticks(),
                                        backend=cfg.backend, log=log))
         self.clint = Clint(self.clock, self.harts, log=guest_err)
-        self.plic = Plic(self.harts, PLIC_NUM_SOURCES, log=guest_err)
+        # riscv,ndev counts sources 1..ndev; the model also counts source 0.
+        self.plic = Plic(self.harts, PLIC_NUM_SOURCES + 1, log=guest_err)
         self.uart = Ns16550a(self.plic.irq_line(UART0_IRQ), cfg.serial, clock=self.clock,
                              log=guest_err)
         self.rtc = GoldfishRtc(self.clock, self.plic.irq_line(RTC_IRQ), log=guest_err)
@@ -145,10 +150,19 @@ class VirtMachine:
         if len(cfg.virtio_devices) > VIRTIO_COUNT:
             raise MachineError(f"virt has {VIRTIO_COUNT} virtio-mmio slots; "
                                f"{len(cfg.virtio_devices)} devices asked for")
+        devices = list(cfg.virtio_devices)
+        self.power_button = None
+        if cfg.power_button:
+            # Opt-in, beyond QEMU 7.2: a KEY_POWER input device in the lowest
+            # slot, far from the -device ones (hw/input/virtio_input.py).
+            if len(devices) >= VIRTIO_COUNT:
+                raise MachineError("power-button=on needs a free virtio-mmio slot")
+            self.power_button = VirtioPowerButton()
+            devices += [None] * (VIRTIO_COUNT - 1 - len(devices)) + [self.power_button]
         self.virtio: list[VirtioMmio] = []
         for slot in range(VIRTIO_COUNT):
             i = VIRTIO_COUNT - 1 - slot
-            dev: VirtioDevice | None = cfg.virtio_devices[i] if i < len(cfg.virtio_devices) else None
+            dev: VirtioDevice | None = devices[i] if i < len(devices) else None
             t = VirtioMmio(self.bus, self.plic.irq_line(VIRTIO_IRQ + slot), dev,
                            legacy=cfg.virtio_legacy, log=guest_err)
             self.bus.map(VIRTIO_BASE + VIRTIO_STRIDE * slot, MmioRegion("virtio-mmio", VIRTIO_STRIDE, t))
@@ -281,6 +295,11 @@ class VirtMachine:
             self.exit_requested.set()
             for fn in list(self.exit_listeners):
                 fn()
+
+    def powerdown_request(self) -> None:
+        """system_powerdown: a press of the power button, if the board has one."""
+        if self.power_button is not None:
+            self.runner.run_on_vcpu(self.power_button.press)
 
     def system_reset(self, cause: ShutdownCause = ShutdownCause.HOST_QMP_SYSTEM_RESET) -> None:
         """Reset devices and harts (on the vCPU thread); RESET event. A machine

@@ -93,13 +93,25 @@ class RISCVCPU:
         self.waiting = False
         self.cur_insn = 0
         self.tlbs: dict[tuple, tuple[dict, dict]] = {}
-        # Translated blocks: one dictionary pc -> block per set of translation
-        # flags, so the per-block lookup hashes an int, not a tuple; `tb_cur`
-        # is the dictionary for the current flags. code_pages maps a physical
-        # page to the (flags, pc) of the blocks made from it.
+        # Translated blocks live in `tb_phys`, keyed by (flags, virtual pc,
+        # physical pc): a block stays valid across sfence.vma, satp writes
+        # and fence.i as long as its page maps to the same physical code and
+        # those bytes did not change (the Linux kernel fences thousands of
+        # times while it boots; retranslating after each would dominate).
+        # In front of it, one *jump cache* per set of translation flags maps
+        # a virtual pc to its block, so the per-block lookup hashes an int;
+        # `tb_cur` is the jump cache for the current flags. Fences clear the
+        # jump caches only. code_pages maps a physical page to the tb_phys
+        # keys of the blocks made from it.
         self.tb_caches: dict[int, dict[int, object]] = {}
         self.tb_cur: dict[int, object] = {}
+        self.tb_phys: dict[tuple[int, int, int], object] = {}
         self.code_pages: dict[int, set] = {}
+        # fence.i generation: a block made in an older generation is checked
+        # against the bytes in memory before it runs again (DMA and other
+        # harts write code without passing through this hart's store path).
+        self.code_gen = 0
+        self.itlb: dict[tuple[int, int], int] = {}    # (priv, vpn) -> ppn for fetch
         self._fetch_page = None
         self._update_mmu_state()
 
@@ -129,17 +141,32 @@ class RISCVCPU:
         for r, w in self.tlbs.values():
             r.clear()
             w.clear()
+        self.itlb.clear()
         self._fetch_page = None
         if self.native is not None:
             self.native.flush_tlb()
 
-    def flush_translations(self) -> None:
-        """Drop every translated block (fence.i, satp, sfence.vma, triggers)."""
+    def flush_jump_caches(self) -> None:
+        """Forget which block a virtual pc runs (the mapping may have
+        changed); the blocks themselves stay in tb_phys."""
         for cache in self.tb_caches.values():
             cache.clear()           # cleared in place: tb_cur stays the live one
-        self.code_pages.clear()
         if self.native is not None:
             self.native.flush_blocks()
+
+    def flush_translations(self) -> None:
+        """Drop every translated block (PMP and trigger changes: fetch
+        permissions and breakpoints are decided at translation time)."""
+        self.flush_jump_caches()
+        self.tb_phys.clear()
+        self.code_pages.clear()
+
+    def sync_code(self) -> None:
+        """fence.i: later fetches see every earlier store, including stores
+        by DMA and by other harts. Blocks are re-checked against memory
+        lazily, on their next jump-cache miss."""
+        self.code_gen += 1
+        self.flush_jump_caches()
 
     def _set_flags(self) -> None:
         flags = self.flags = self.tb_flags()
@@ -204,7 +231,7 @@ class RISCVCPU:
             return                               # unsupported mode: the write is ignored
         self.satp = v
         self.flush_tlb()
-        self.flush_translations()
+        self.flush_jump_caches()
 
     def write_menvcfg(self, v: int) -> None:
         self.menvcfg = v
@@ -361,8 +388,14 @@ class RISCVCPU:
             if self.priv == 3 or self.satp == 0:
                 pa = va
             else:
-                ms = self.mstatus
-                pa = mmu.translate(self, va, FETCH, self.priv, bool(ms & C.SUM), bool(ms & C.MXR))
+                key = (self.priv, va >> 12)
+                ppn = self.itlb.get(key)
+                if ppn is None:
+                    ms = self.mstatus
+                    pa = mmu.translate(self, va, FETCH, self.priv, bool(ms & C.SUM), bool(ms & C.MXR))
+                    self.itlb[key] = pa >> 12
+                else:
+                    pa = (ppn << 12) | (va & 0xFFF)
             if not self.pmp.check(pa, 2, FETCH, self.priv):
                 raise GuestTrap(Cause.INSN_ACCESS_FAULT, va)
             m = self.bus.find(pa)
@@ -389,11 +422,21 @@ class RISCVCPU:
 
     # -- translated code -----------------------------------------------------------------------
     def lookup_tb(self):
-        key = (self.flags, self.pc)
-        tb = self.tb_cur.get(self.pc)
+        """The block for the current pc and flags: from tb_phys when its code
+        is still mapped at this pc and unchanged, else newly translated."""
+        pc, flags = self.pc, self.flags
+        pa = self._fetch_translate(pc, True)
+        key = (flags, pc, pa)
+        tb = self.tb_phys.get(key)
+        if tb is not None and not self._still_valid(tb):
+            self._drop_block(key)
+            tb = None
         if tb is None:
-            tb = self.translator.translate(self, self.pc, self.flags)
+            tb = self.translator.translate(self, pc, flags)
             self.backend.compile(tb)
+            tb.src = self._code_segments(pc, pa, tb.size)
+            tb.code_bytes = self._read_code(tb.src)
+            tb.gen = self.code_gen
             pages = self.code_pages
             for ppn in tb.phys_pages:
                 if ppn not in pages:
@@ -405,17 +448,72 @@ class RISCVCPU:
                     if self.native is not None:
                         self.native.flush_tlb()
                 pages[ppn].add(key)
-            self.tb_cur[self.pc] = tb
+            self.tb_phys[key] = tb
             if self.log and self.log.enabled("in_asm"):
                 self.log.in_asm(self, tb)
+        self.tb_cur[pc] = tb
         return tb
 
-    def _invalidate_code_page(self, ppn: int) -> None:
-        caches = self.tb_caches
-        for flags, pc in self.code_pages.pop(ppn, ()):
-            caches[flags].pop(pc, None)
+    def _code_segments(self, pc: int, pa: int, size: int) -> tuple:
+        """The physical byte ranges a block was made from: one, or two when
+        its last instruction straddles a page boundary."""
+        first = min(size, PAGE - (pc & 0xFFF))
+        if first >= size:
+            return ((pa, size),)
+        try:
+            pa2 = self._fetch_translate((pc + first) & self.xmask, True)
+        except GuestTrap:
+            return ((pa, first),)
+        return ((pa, first), (pa2, size - first))
+
+    def _read_code(self, segments) -> bytes | None:
+        out = b""
+        for pa, n in segments:
+            m = self.bus.find(pa)
+            if m is None or not isinstance(m.region, RamRegion) or pa + n > m.end:
+                return None
+            off = pa - m.base
+            out += bytes(m.region.mem[off:off + n])
+        return out
+
+    def _still_valid(self, tb) -> bool:
+        """A block found by physical pc: its second page (if any) must still
+        map where it did, and after a fence.i its bytes must be unchanged."""
+        src = tb.src
+        if len(src) > 1:
+            va2 = (self.pc + src[0][1]) & self.xmask
+            try:
+                if self._fetch_translate(va2, True) != src[1][0]:
+                    return False
+            except GuestTrap:
+                return False
+        if tb.gen != self.code_gen:
+            if tb.code_bytes is None or self._read_code(src) != tb.code_bytes:
+                return False
+            tb.gen = self.code_gen
+        return True
+
+    def _drop_block(self, key) -> None:
+        tb = self.tb_phys.pop(key, None)
+        if tb is None:
+            return
         if self.native is not None:
             self.native.flush_blocks()
+        cache = self.tb_caches.get(key[0])
+        if cache is not None and cache.get(key[1]) is tb:
+            del cache[key[1]]
+        for ppn in tb.phys_pages:
+            keys = self.code_pages.get(ppn)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self.code_pages[ppn]
+
+    def _invalidate_code_page(self, ppn: int) -> None:
+        """A store hit a page holding code: drop the blocks made from it."""
+        for key in list(self.code_pages.get(ppn, ())):
+            self._drop_block(key)
+        self.code_pages.pop(ppn, None)
 
     # -- traps --------------------------------------------------------------------------------
     def take_trap(self, cause: int, tval: int, interrupt: bool = False) -> None:
@@ -506,7 +604,7 @@ class RISCVCPU:
         if self.priv == 1 and self.mstatus & C.TVM:
             raise GuestTrap(Cause.ILLEGAL_INSN, insn)
         self.flush_tlb()
-        self.flush_translations()
+        self.flush_jump_caches()
 
     # -- execution ------------------------------------------------------------------------------
     def run_slice(self, max_tbs: int, events) -> None:

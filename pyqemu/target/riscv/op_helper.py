@@ -93,7 +93,7 @@ AMO_HELPERS = {"lr": _lr, "sc": _sc, **{op: _make_amo(fn) for op, fn in AMO_OPS.
 # -- privileged ----------------------------------------------------------------
 
 def fence_i(cpu):
-    cpu.flush_translations()
+    cpu.sync_code()
 
 
 def mret(cpu):

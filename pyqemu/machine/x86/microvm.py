@@ -1,0 +1,329 @@
+"""The x86_64 `microvm` board under KVM: QEMU's minimal PC-less machine.
+
+    guest-physical                         I/O ports
+    0x00000000  RAM (below 3 GiB)          0x3f8-0x3ff  16550A UART, GSI 4
+    0x000f0000  MP floating pointer + table
+    0xfeb00000  virtio-mmio slots          0xf4 (e.g.)  isa-debug-exit (-device)
+                (0x200 apart, GSI 5+n)
+    0xfec00000  IOAPIC   (in-kernel)
+    0xfee00000  LAPICs   (in-kernel)
+    0x100000000 RAM above 3 GiB
+
+The CPU, the interrupt controllers (PIC, IOAPIC, LAPICs) and the PIT are
+KVM's; Python models the UART, the debug-exit port and the virtio devices,
+reached through the exits the runner dispatches here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+
+from ...accel.kvm import api
+from ...accel.kvm.cpuid import CpuModelError, guest_cpuid
+from ...accel.kvm.runner import KvmRunner
+from ...accel.kvm.system import Kvm
+from ...accel.kvm.vcpu import KvmVcpu
+from ...accel.kvm.vm import KvmVm
+from ...chardev.base import Chardev
+from ...hw.char.ns16550a import Ns16550a
+from ...hw.irq import IRQLine
+from ...hw.x86.debug_exit import IsaDebugExit
+from ...hw.x86.mptable import build_mptable
+from ...memory.address_space import AddressSpace, GuestMemoryError
+from ...memory.region import MmioRegion, RamRegion
+from ...system.clock import VirtualClock
+from ...system.events import EventQueue
+from ...system.runstate import RunState, RunStateMachine, ShutdownCause
+from ..loader import LoadError
+from . import boot
+
+COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
+MPTABLE_ADDR = 0xF0000          # in the BIOS area Linux and the MP spec search
+LOW_RAM_MAX = 3 << 30
+HIGH_RAM_BASE = 1 << 32
+DEFAULT_RAM = 128 << 20
+MAX_RAM = 1 << 40
+
+
+class MachineError(Exception):
+    """A configuration or image problem: one line for the user."""
+
+
+@dataclass
+class MicrovmConfig:
+    ram_size: int = DEFAULT_RAM
+    smp: int = 1
+    kernel: str | None = None
+    initrd: str | None = None
+    append: str | None = None
+    serial: Chardev | None = None
+    no_reboot: bool = False
+    no_shutdown: bool = False
+    start_paused: bool = False
+    name: str | None = None
+    log: object = None
+    cpu_changes: dict[str, bool] = field(default_factory=dict)
+    debug_exits: list[tuple[int, int]] = field(default_factory=list)   # (iobase, iosize)
+    virtio_devices: list = field(default_factory=list)
+    virtio_legacy: bool = True
+    xlen: int = 64               # the monitor's RISC-V-shaped queries read it
+
+
+class CpuView:
+    """What the monitor asks of a CPU: its index and program counter."""
+
+    def __init__(self, vcpu: KvmVcpu):
+        self._vcpu = vcpu
+        self.hart_id = vcpu.index
+
+    @property
+    def pc(self) -> int:
+        return self._vcpu.get_regs().rip
+
+
+class MicrovmMachine:
+    target_arch = "x86_64"
+
+    def __init__(self, cfg: MicrovmConfig, kvm: Kvm | None = None):
+        self.cfg = cfg
+        self.exit_code: int | None = None
+        self.dumped_dtb = False
+        if cfg.ram_size < (2 << 20) or cfg.ram_size > MAX_RAM:
+            raise MachineError(f"-m: RAM size {cfg.ram_size} out of range for microvm "
+                               f"(2M .. {MAX_RAM >> 20}M)")
+        if not cfg.kernel:
+            raise MachineError("microvm needs -kernel: pyqemu has no x86 firmware")
+        try:
+            self.kvm = kvm or Kvm()
+            max_cpus = min(self.kvm.max_vcpus(), 255)
+            if not 1 <= cfg.smp <= max_cpus:
+                raise MachineError(f"Invalid SMP CPUs {cfg.smp}. The max CPUs supported by "
+                                   f"machine 'microvm' is {max_cpus}")
+            self.vm = KvmVm(self.kvm)
+            self.vm.create_irqchip()
+        except api.KvmError as e:
+            raise MachineError(f"failed to initialize kvm: {e}") from None
+        self.lock = threading.RLock()
+        self.clock = VirtualClock()
+        self.clock.stop()
+        self.events = EventQueue()
+        self.bus = AddressSpace("memory")
+        self.io = AddressSpace("io")
+        self._map_ram()
+        log = cfg.log
+        self._guest_err = (lambda m: log.guest_error(m)) if log else None
+        self.uart = Ns16550a(IRQLine(self._set_gsi, COM1_GSI), cfg.serial, clock=self.clock,
+                             log=self._guest_err)
+        self.io.map(COM1_PORT, MmioRegion("serial", COM1_SIZE, self.uart))
+        self.devices: list = [self.uart]
+        for iobase, iosize in cfg.debug_exits:
+            dev = IsaDebugExit(self._on_debug_exit, iobase, iosize)
+            try:
+                self.io.map(iobase, MmioRegion("isa-debug-exit", iosize, dev))
+            except ValueError as e:
+                raise MachineError(f"-device isa-debug-exit,iobase={iobase:#x}: {e}") from None
+            self.devices.append(dev)
+        self.virtio: list = []
+        self.virtio_iothread = None
+        self._map_virtio()
+        if cfg.serial is not None:
+            cfg.serial.attach(self.uart.receive, self.events, on_break=self.uart.receive_break)
+        try:
+            self.vcpus = [KvmVcpu(self.vm, i) for i in range(cfg.smp)]
+            supported = self.kvm.supported_cpuid()
+            for v in self.vcpus:
+                v.set_cpuid(guest_cpuid(supported, cfg.cpu_changes, v.index, cfg.smp))
+        except CpuModelError as e:
+            raise MachineError(str(e)) from None
+        except api.KvmError as e:
+            raise MachineError(str(e)) from None
+        self.harts = [CpuView(v) for v in self.vcpus]
+        self.runner = KvmRunner(self.vcpus, self.clock, self.events, self, self.lock, log)
+        self.runstate = RunStateMachine(self.runner)
+        self.exit_requested = threading.Event()
+        self.exit_listeners: list = []
+        self._load_images()
+
+    # -- building ----------------------------------------------------------------------
+    def _map_ram(self) -> None:
+        cfg = self.cfg
+        low = min(cfg.ram_size, LOW_RAM_MAX)
+        self.ram = RamRegion("microvm.ram", low)
+        self.bus.map(0, self.ram)
+        self.vm.add_ram(0, self.ram)
+        self.ram_regions = [(0, self.ram)]
+        if cfg.ram_size > low:
+            high = RamRegion("microvm.ram.high", cfg.ram_size - low)
+            self.bus.map(HIGH_RAM_BASE, high)
+            self.vm.add_ram(HIGH_RAM_BASE, high)
+            self.ram_regions.append((HIGH_RAM_BASE, high))
+
+    def _map_virtio(self) -> None:
+        """virtio-mmio slots (filled by virtio.py's wiring when devices are given)."""
+        if self.cfg.virtio_devices:
+            from .virtio import attach_virtio
+            attach_virtio(self)
+
+    def _set_gsi(self, gsi: int, level: int) -> None:
+        self.vm.set_irq_line(gsi, level)
+
+    def memory_map(self) -> boot.MemoryMap:
+        ranges = [(0, 0x9FC00, boot.E820_RAM), (0x9FC00, 0x400, boot.E820_RESERVED),
+                  (0xF0000, 0x10000, boot.E820_RESERVED)]
+        for base, region in self.ram_regions:
+            start = max(base, 0x100000)
+            ranges.append((start, base + region.size - start, boot.E820_RAM))
+        return boot.MemoryMap(ranges)
+
+    def _load_images(self) -> None:
+        cfg = self.cfg
+        boot.install_boot_tables(self.bus)
+        self.bus.load_image(MPTABLE_ADDR, build_mptable(MPTABLE_ADDR, cfg.smp))
+        from . import linux
+        try:
+            state = linux.load_any(self, cfg.kernel, cfg.append or "", cfg.initrd)
+        except LoadError as e:
+            raise MachineError(str(e)) from None
+        self.boot_state = state
+        self._reset_vcpus()
+
+    def _reset_vcpus(self) -> None:
+        for v in self.vcpus:
+            if v.index == 0:
+                sregs, regs = v.get_sregs(), api.Regs()
+                boot.apply_entry_state(sregs, regs, self.boot_state)
+                v.set_sregs(sregs)
+                v.set_regs(regs)
+                v.set_mp_state(api.MpStateValue.RUNNABLE)
+            else:
+                # Application processors wait for INIT/SIPI from the guest (in-kernel LAPIC).
+                v.set_mp_state(api.MpStateValue.UNINITIALIZED)
+
+    # -- exits (called by the runner with the device lock held) ---------------------------
+    def pio_read(self, port: int, size: int) -> int:
+        try:
+            return self.io.read(port, size)
+        except GuestMemoryError:
+            return (1 << (8 * size)) - 1       # an unassigned port floats high
+
+    def pio_write(self, port: int, size: int, value: int) -> None:
+        try:
+            self.io.write(port, size, value)
+        except GuestMemoryError:
+            pass
+
+    def mmio_read(self, addr: int, size: int) -> int:
+        try:
+            return self.bus.read(addr, size)
+        except GuestMemoryError as e:
+            if self._guest_err:
+                self._guest_err(f"microvm: {e}")
+            return 0
+
+    def mmio_write(self, addr: int, size: int, value: int) -> None:
+        try:
+            self.bus.write(addr, size, value)
+        except GuestMemoryError as e:
+            if self._guest_err:
+                self._guest_err(f"microvm: {e}")
+
+    def vcpu_error(self, vcpu: KvmVcpu, message: str) -> None:
+        """As QEMU: the error and the registers on stderr, the VM stops in
+        state internal-error (the monitor can still look at it)."""
+        os.write(2, f"{message}\n{vcpu.dump_state()}".encode())
+        threading.Thread(target=self.runstate.vm_stop, args=(RunState.INTERNAL_ERROR,),
+                         daemon=True).start()
+
+    def triple_fault(self, vcpu: KvmVcpu) -> None:
+        """KVM_EXIT_SHUTDOWN: the CPU reset itself; a reset request, as on a PC."""
+        os.write(2, f"KVM: triple fault on CPU {vcpu.index} (KVM_EXIT_SHUTDOWN)\n"
+                    f"{vcpu.dump_state()}".encode())
+        self._guest_reset()
+
+    def system_event(self, vcpu: KvmVcpu, kind: int) -> None:
+        if kind == 1:            # KVM_SYSTEM_EVENT_SHUTDOWN
+            self._async(self.request_shutdown, ShutdownCause.GUEST_SHUTDOWN)
+        else:
+            self._guest_reset()
+
+    def _on_debug_exit(self, status: int) -> None:
+        self.exit_code = status
+        self._async(self.request_shutdown, ShutdownCause.GUEST_SHUTDOWN)
+
+    def _guest_reset(self) -> None:
+        if self.cfg.no_reboot:
+            if self.exit_code is None:
+                self.exit_code = 0
+            self._async(self.request_shutdown, ShutdownCause.GUEST_RESET)
+        else:
+            self._async(self.system_reset, ShutdownCause.GUEST_RESET)
+
+    @staticmethod
+    def _async(fn, *args) -> None:
+        # Off the vCPU thread: stopping waits for every vCPU, this one included.
+        threading.Thread(target=fn, args=args, daemon=True).start()
+
+    # -- life cycle (the same interface as the RISC-V board) -------------------------------
+    def request_shutdown(self, cause: ShutdownCause, force_exit: bool = False) -> None:
+        stay = self.cfg.no_shutdown and not force_exit
+        self.runstate.shutdown(cause, stay=stay)
+        if not stay:
+            self.exit_requested.set()
+            for fn in list(self.exit_listeners):
+                fn()
+
+    def system_reset(self, cause: ShutdownCause = ShutdownCause.HOST_QMP_SYSTEM_RESET) -> None:
+        running = self.runstate.running
+        self.runner.pause()
+        with self.lock:
+            self.reset()
+        self.runstate.reset_event(cause)
+        self.runstate.after_reset()
+        if running:
+            self.runner.resume()
+
+    def reset(self) -> None:
+        for d in self.devices:
+            d.reset()
+        self._load_images()
+
+    def start_vcpus(self, paused: bool = False) -> None:
+        if self.virtio_iothread is not None:
+            self.virtio_iothread.start()
+        self.runner.start_thread()
+        if not paused:
+            self.runstate.vm_start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.exit_requested.wait(timeout)
+
+    def finish(self) -> int:
+        if self.virtio_iothread is not None:
+            self.virtio_iothread.stop()
+        self.runner.stop()
+        self.runner.join(2)
+        return self.exit_code if self.exit_code is not None else 0
+
+    def run(self) -> int:
+        self.start_vcpus(self.cfg.start_paused)
+        while not self.wait(0.5):
+            pass
+        return self.finish()
+
+    def close_devices(self) -> None:
+        for t in self.virtio:
+            try:
+                t.close()
+            except Exception as e:
+                os.write(2, f"closing virtio device: {e}\n".encode())
+
+    def quit(self, code: int = 0, cause: ShutdownCause = ShutdownCause.HOST_SIGNAL) -> None:
+        if self.exit_code is None:
+            self.exit_code = code
+        self.request_shutdown(cause, force_exit=True)
+
+    def kvm_info(self) -> dict:
+        return {"enabled": True, "present": True}

@@ -1,0 +1,118 @@
+"""virtio-mmio on microvm: the same transport and devices as the RISC-V
+board (hw/virtio), at QEMU microvm's slots (0xfeb00000, 0x200 apart, GSI
+5+n, filled from the top so the first -device is the last slot).
+
+Queue notifications arrive through KVM ioeventfds (the guest's write to
+QueueNotify never leaves the kernel) and are served by an I/O thread;
+used-buffer interrupts go back through irqfds. A guest notify costs no
+vCPU exit into Python, and the vCPU keeps running while the request is served.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+
+from ...accel.kvm.api import KvmError
+from ...hw.virtio.mmio import Reg, VirtioMmio
+from ...memory.region import MmioRegion
+
+VIRTIO_BASE, VIRTIO_STRIDE, VIRTIO_COUNT, VIRTIO_GSI = 0xFEB00000, 0x200, 8, 5
+
+
+class IrqfdLine:
+    """An IRQLine look-alike whose rising edge writes the GSI's irqfd (an edge
+    interrupt, as microvm's ISA-range virtio GSIs are)."""
+
+    def __init__(self, fd: int, number: int):
+        self._fd = fd
+        self.number = number
+        self.level = 0
+
+    def set(self, level: int) -> None:
+        level = 1 if level else 0
+        if level and not self.level:
+            os.write(self._fd, (1).to_bytes(8, "little"))
+        self.level = level
+
+    def raise_(self) -> None:
+        self.set(1)
+
+    def lower(self) -> None:
+        self.set(0)
+
+    def pulse(self) -> None:
+        self.set(1)
+        self.set(0)
+
+
+class VirtioIoThread:
+    """Waits on the ioeventfds and runs each queue's notify under the device lock."""
+
+    def __init__(self, lock: threading.RLock):
+        self.lock = lock
+        self._poll = select.poll()
+        self._targets: dict[int, tuple[VirtioMmio, int]] = {}
+        self._stop_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._poll.register(self._stop_fd, select.POLLIN)
+        self._thread: threading.Thread | None = None
+        self.notifies = 0
+
+    def add(self, fd: int, transport: VirtioMmio, queue: int) -> None:
+        self._targets[fd] = (transport, queue)
+        self._poll.register(fd, select.POLLIN)
+
+    def start(self) -> None:
+        if self._targets and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="virtio-iothread", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        os.write(self._stop_fd, (1).to_bytes(8, "little"))
+
+    def _loop(self) -> None:
+        while True:
+            for fd, _ev in self._poll.poll():
+                if fd == self._stop_fd:
+                    return
+                try:
+                    os.read(fd, 8)
+                except BlockingIOError:
+                    continue
+                transport, queue = self._targets[fd]
+                self.notifies += 1
+                with self.lock:
+                    transport.mmio_write(Reg.QUEUE_NOTIFY, 4, queue)
+
+
+def attach_virtio(machine) -> None:
+    cfg = machine.cfg
+    if len(cfg.virtio_devices) > VIRTIO_COUNT:
+        from .microvm import MachineError
+        raise MachineError(f"microvm has {VIRTIO_COUNT} virtio-mmio slots; "
+                           f"{len(cfg.virtio_devices)} devices asked for")
+    machine.virtio_iothread = iothread = VirtioIoThread(machine.lock)
+    for slot in range(VIRTIO_COUNT):
+        i = VIRTIO_COUNT - 1 - slot
+        dev = cfg.virtio_devices[i] if i < len(cfg.virtio_devices) else None
+        gsi = VIRTIO_GSI + slot
+        base = VIRTIO_BASE + VIRTIO_STRIDE * slot
+        try:
+            irq = IrqfdLine(machine.vm.irqfd(gsi), gsi)
+        except KvmError:
+            from ...hw.irq import IRQLine
+            irq = IRQLine(machine._set_gsi, gsi)
+        t = VirtioMmio(machine.bus, irq, dev, legacy=cfg.virtio_legacy, log=machine._guest_err)
+        machine.bus.map(base, MmioRegion("virtio-mmio", VIRTIO_STRIDE, t))
+        machine.virtio.append(t)
+        machine.devices.append(t)
+        if dev is not None:
+            dev.attach_events(machine.events)
+            for q in range(len(t.queues)):
+                try:
+                    fd = machine.vm.ioeventfd(base + Reg.QUEUE_NOTIFY, 4, datamatch=q)
+                except KvmError:
+                    continue          # the notify then exits to Python like any MMIO write
+                iothread.add(fd, t, q)
+    machine.slots_described = [(VIRTIO_BASE + VIRTIO_STRIDE * s, VIRTIO_GSI + s) for s in range(VIRTIO_COUNT)]

@@ -1,0 +1,12 @@
+/* Entry of the power button guest: a stack, then main. */
+    .section .text.start
+    .globl _start
+_start:
+    la sp, stack_top
+    call main
+1:  j 1b
+
+    .bss
+    .balign 16
+    .space 4096
+stack_top:
