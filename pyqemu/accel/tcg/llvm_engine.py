@@ -33,6 +33,7 @@ import struct
 import threading
 
 from .ir import Block
+from .llvm_inline import INLINE_HELPERS
 from .llvm_lower import MEM_SIGNED, MEM_STORE, CallSite, Unsupported, lower_block
 from .llvm_state import NativeState, Status, Word
 from .pycodegen import PyCodegenBackend
@@ -190,7 +191,7 @@ class _Compiler:
         with self.lock:
             self.count += 1
             name = f"tb{self.count}_{blk.pc:x}"
-            low = lower_block(blk, name, _HELPER_CB_ADDR, _MEM_CB_ADDR, len(_SITES))
+            low = lower_block(blk, name, _HELPER_CB_ADDR, _MEM_CB_ADDR, len(_SITES), INLINE_HELPERS)
             text = "\n".join(sorted(low.declares)) + "\n" + low.text
             mod = self.llvm.parse_assembly(text)
             mod.verify()
@@ -310,4 +311,4 @@ class LLVMBackend:
 
     def dump_native(self, blk: Block) -> str:
         """The LLVM IR of a block (for tests and -d logs)."""
-        return lower_block(blk, "tb", _HELPER_CB_ADDR, _MEM_CB_ADDR, 0).text
+        return lower_block(blk, "tb", _HELPER_CB_ADDR, _MEM_CB_ADDR, 0, INLINE_HELPERS).text

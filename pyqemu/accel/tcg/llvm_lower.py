@@ -10,7 +10,8 @@ The function is `i32 @name(ptr %s)` where %s is the hart's native state
 - block temporaries are stack slots (promoted to SSA values by LLVM);
 - loads and stores try the native TLB and otherwise call the slow-path
   callback, which runs the CPU's own slow path in Python;
-- helper calls go through the helper callback with a call-site number
+- helpers that only move bits (llvm_inline.py) are emitted inline; other
+  helper calls go through the helper callback with a call-site number
   (constants are bound to the call site in Python; register arguments are
   passed in the state's argument words);
 - a callback reporting an exception branches to the fault exit of the
@@ -76,8 +77,9 @@ def _lit(v: int, bits: int = 64) -> str:
 
 class _FunctionBuilder:
     def __init__(self, blk: Block, name: str, helper_cb: int, mem_cb: int,
-                 site_base: int):
+                 site_base: int, inline: dict):
         self.blk = blk
+        self.inline = inline
         self.name = name
         self.helper_cb = helper_cb
         self.mem_cb = mem_cb
@@ -411,6 +413,12 @@ class _FunctionBuilder:
 
     # -- helpers --------------------------------------------------------------------
     def call(self, op) -> None:
+        inline = self.inline.get(op.aux)
+        if inline is not None:
+            value = inline(self, [self.read(x) for x in op.args], getattr(self.blk, "xlen", 64))
+            if op.d is not None:
+                self.write(op.d, value)
+            return
         args = []
         slot = 0
         for x in op.args:
@@ -479,7 +487,9 @@ class _FunctionBuilder:
         self.terminated = True
 
 
-def lower_block(blk: Block, name: str, helper_cb: int, mem_cb: int, site_base: int) -> Lowered:
-    """The LLVM IR function of a block (raises Unsupported)."""
-    fb = _FunctionBuilder(blk, name, helper_cb, mem_cb, site_base)
+def lower_block(blk: Block, name: str, helper_cb: int, mem_cb: int, site_base: int,
+                inline: dict | None = None) -> Lowered:
+    """The LLVM IR function of a block (raises Unsupported). `inline` maps
+    helpers to emitters of their exact effect (llvm_inline.py)."""
+    fb = _FunctionBuilder(blk, name, helper_cb, mem_cb, site_base, inline or {})
     return Lowered(name, fb.build(), fb.declares, fb.sites)
