@@ -27,6 +27,7 @@ running while its translation is dropped finishes safely.
 from __future__ import annotations
 
 import copy
+import mmap
 import os
 import ctypes
 import struct
@@ -35,7 +36,7 @@ import threading
 from .ir import Block
 from .llvm_inline import INLINE_HELPERS
 from .llvm_lower import MEM_SIGNED, MEM_STORE, CallSite, Unsupported, lower_block
-from .llvm_state import NativeState, Status, Word
+from .llvm_state import NativeState, Status, UserMemory, Word
 from .pycodegen import PyCodegenBackend
 
 M64 = (1 << 64) - 1
@@ -44,8 +45,10 @@ M64 = (1 << 64) - 1
 # compiling costs about as much as a few hundred Python runs of a block.
 HOT_RUNS = int(os.environ.get("PYQEMU_LLVM_HOT_RUNS", "1000"))
 # Blocks one entry into native code may run before it returns to Python
-# (which then checks interrupts, timers, signals and posted work).
+# (which then checks interrupts, timers and posted work; in user mode
+# only signals, so entries there run longer: each costs a few microseconds).
 BUDGET = 2000
+BUDGET_USER = 100_000
 
 _BLOCK_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 _HELPER_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
@@ -120,6 +123,8 @@ def _mem_callback(state_addr: int, kind: int, va: int, value: int) -> int:
             else:
                 cpu.store_slow(va, size, value)
                 e = cpu.tlb_w.get(page)
+                if nat.code_map is not None and page not in cpu.code_pages:
+                    nat.code_map[page] = 0      # its code was dropped: stores go native again
         else:
             signed = bool(kind & MEM_SIGNED)
             e = cpu.tlb_r.get(page)
@@ -145,6 +150,22 @@ _HELPER_CB_OBJ = _HELPER_CB(_helper_callback)
 _MEM_CB_OBJ = _MEM_CB(_mem_callback)
 _HELPER_CB_ADDR = ctypes.cast(_HELPER_CB_OBJ, ctypes.c_void_p).value
 _MEM_CB_ADDR = ctypes.cast(_MEM_CB_OBJ, ctypes.c_void_p).value
+
+
+def _user_memory(cpu) -> tuple:
+    """(UserMemory, code map) for a user-mode CPU (its guest memory is one
+    host mapping with a page protection table), else (None, None)."""
+    mem = getattr(cpu, "mem", None)
+    if mem is None or not hasattr(mem, "prot") or not hasattr(mem, "host_base"):
+        return None, None
+    # One byte per guest page, like the protection table; anonymous, so
+    # untouched parts cost nothing.
+    code_map = mmap.mmap(-1, len(mem.prot))
+    prot_addr = _buffer_addr(mem.prot)
+    code_addr = _buffer_addr(code_map)
+    if prot_addr is None or code_addr is None:
+        return None, None
+    return UserMemory(mem.host_base, mem.size, prot_addr, code_addr), code_map
 
 
 def _logger(cpu):
@@ -186,12 +207,14 @@ class _Compiler:
         pm.add_simplify_cfg_pass()
         pm.run(mod, self.pb)
 
-    def compile(self, blk: Block, want_asm: bool = False) -> tuple[int, str]:
+    def compile(self, blk: Block, want_asm: bool = False,
+                user: UserMemory | None = None) -> tuple[int, str]:
         """Native code for a block: (function address, assembly if asked)."""
         with self.lock:
             self.count += 1
             name = f"tb{self.count}_{blk.pc:x}"
-            low = lower_block(blk, name, _HELPER_CB_ADDR, _MEM_CB_ADDR, len(_SITES), INLINE_HELPERS)
+            low = lower_block(blk, name, _HELPER_CB_ADDR, _MEM_CB_ADDR, len(_SITES), INLINE_HELPERS,
+                              user)
             text = "\n".join(sorted(low.declares)) + "\n" + low.text
             mod = self.llvm.parse_assembly(text)
             mod.verify()
@@ -220,9 +243,11 @@ class LLVMBackend:
 
     name = "llvm"
 
-    def __init__(self, hot_runs: int = HOT_RUNS, budget: int = BUDGET):
+    def __init__(self, hot_runs: int = HOT_RUNS, budget: int = BUDGET,
+                 budget_user: int = BUDGET_USER):
         self.hot_runs = hot_runs
         self.budget = budget
+        self.budget_user = budget_user
         self._cold = PyCodegenBackend()
         self.compiled = 0
         self.failed = 0
@@ -230,7 +255,7 @@ class LLVMBackend:
     # -- the CPU's native state -----------------------------------------------------
     def attach(self, cpu) -> NativeState:
         """Give a CPU its native state; its register file moves there."""
-        nat = NativeState()
+        nat = NativeState(*_user_memory(cpu))
         nat.cpu = cpu
         old = cpu.r
         cpu.r = nat.regs
@@ -270,7 +295,7 @@ class LLVMBackend:
         log = _logger(cpu)
         want_asm = log is not None and log.enabled("out_asm")
         try:
-            fn, asm = compiler().compile(blk, want_asm)
+            fn, asm = compiler().compile(blk, want_asm, cpu.native.user)
         except Unsupported:
             self.failed += 1
             return None
@@ -284,7 +309,7 @@ class LLVMBackend:
     def _entry(self, blk: Block, fn: int):
         call = _BLOCK_FN(fn)
         pc, flags = blk.pc, blk.flags
-        budget = self.budget
+        budget, budget_user = self.budget, self.budget_user
 
         def run(cpu):
             nat = cpu.native
@@ -292,8 +317,10 @@ class LLVMBackend:
             nat.install_block(pc, flags, fn)
             log = _logger(cpu)
             # Tracing logs every block: one block per entry then.
-            w[Word.BUDGET] = 1 if log is not None and (log.enabled("exec") or log.enabled("cpu")) \
-                else budget
+            if log is not None and (log.enabled("exec") or log.enabled("cpu")):
+                w[Word.BUDGET] = 1
+            else:
+                w[Word.BUDGET] = budget if nat.user is None else budget_user
             w[Word.PC] = cpu.pc
             w[Word.FLAGS] = flags
             w[Word.EXIT_REQ] = 0

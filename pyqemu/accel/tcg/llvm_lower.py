@@ -8,8 +8,9 @@ The function is `i32 @name(ptr %s)` where %s is the hart's native state
   registers between calls. So the state in memory is the interpreter's at
   every call and every exit, and a fault needs no write-back;
 - block temporaries are stack slots (promoted to SSA values by LLVM);
-- loads and stores try the native TLB and otherwise call the slow-path
-  callback, which runs the CPU's own slow path in Python;
+- loads and stores try the native TLB (user mode: the page protection
+  table over the one host mapping of the guest) and otherwise call the
+  slow-path callback, which runs the CPU's own slow path in Python;
 - helpers that only move bits (llvm_inline.py) are emitted inline; other
   helper calls go through the helper callback with a call-site number
   (constants are bound to the call site in Python; register arguments are
@@ -30,7 +31,11 @@ from dataclasses import dataclass, field
 
 from .ir import Block, Cond, Const, Opc
 from .llvm_state import GUEST_REGS, TB_ENTRIES, TB_ENTRY_WORDS, TB_TABLE, TLB_ENTRIES, \
-    TLB_READ, TLB_WRITE, Status, Word
+    TLB_READ, TLB_WRITE, Status, UserMemory, Word
+
+# User-mode page protection bits (linux_user/memory.py): MAPPED | PROT_READ / PROT_WRITE.
+USER_READ = 0x80 | 1
+USER_WRITE = 0x80 | 2
 
 M64 = (1 << 64) - 1
 
@@ -77,9 +82,10 @@ def _lit(v: int, bits: int = 64) -> str:
 
 class _FunctionBuilder:
     def __init__(self, blk: Block, name: str, helper_cb: int, mem_cb: int,
-                 site_base: int, inline: dict):
+                 site_base: int, inline: dict, user):
         self.blk = blk
         self.inline = inline
+        self.user = user
         self.name = name
         self.helper_cb = helper_cb
         self.mem_cb = mem_cb
@@ -356,6 +362,33 @@ class _FunctionBuilder:
         host = self.assign(f"add i64 {addend}, {va}")
         return hit, host
 
+    def user_hit(self, va: str, size: int, need: int, code_map: bool) -> tuple[str, str]:
+        """(i1 hit, i64 host address) in user mode: the guest address space
+        is one host mapping; the page protection table (and for stores the
+        code map) decide, as UserCPU.translate_data does."""
+        um = self.user
+        inside = self.assign(f"icmp ult i64 {va}, {um.size}")
+        page = self.assign(f"lshr i64 {va}, 12")
+        page = self.assign(f"select i1 {inside}, i64 {page}, i64 0")
+        pa = self.assign(f"add i64 {page}, {um.prot_addr}")
+        pp = self.assign(f"inttoptr i64 {pa} to ptr")
+        prot = self.assign(f"load i8, ptr {pp}")
+        have = self.assign(f"and i8 {prot}, {_lit(need, 8)}")
+        hit = self.assign(f"icmp eq i8 {have}, {_lit(need, 8)}")
+        hit = self.assign(f"and i1 {hit}, {inside}")
+        if code_map:
+            ca = self.assign(f"add i64 {page}, {um.code_map_addr}")
+            cp = self.assign(f"inttoptr i64 {ca} to ptr")
+            code = self.assign(f"load i8, ptr {cp}")
+            clean = self.assign(f"icmp eq i8 {code}, 0")
+            hit = self.assign(f"and i1 {hit}, {clean}")
+        if size > 1:
+            off = self.assign(f"and i64 {va}, 4095")
+            fits = self.assign(f"icmp ule i64 {off}, {4096 - size}")
+            hit = self.assign(f"and i1 {hit}, {fits}")
+        host = self.assign(f"add i64 {va}, {um.host_base}")
+        return hit, host
+
     def mem_call(self, kind: int, va: str, value: str) -> None:
         st = self.assign(f"call i32 inttoptr (i64 {self.mem_cb} to ptr)"
                          f"(ptr %s, i64 {kind}, i64 {va}, i64 {value})")
@@ -365,7 +398,10 @@ class _FunctionBuilder:
         size, signed = op.size, bool(op.aux)
         bits = size * 8
         va = self.address(op)
-        hit, host = self.tlb_hit(va, size, TLB_READ)
+        if self.user is not None:
+            hit, host = self.user_hit(va, size, USER_READ, False)
+        else:
+            hit, host = self.tlb_hit(va, size, TLB_READ)
         k = self.n
         self.emit(f"br i1 {hit}, label %ldf{k}, label %lds{k}")
         self.lines.append(f"ldf{k}:")
@@ -396,10 +432,14 @@ class _FunctionBuilder:
         bits = size * 8
         va = self.address(op)
         value = self.read(op.b)
-        hit, host = self.tlb_hit(va, size, TLB_WRITE)
-        resv = self.load_word(int(Word.RESV))
-        free = self.assign(f"icmp eq i64 {resv}, 0")
-        hit = self.assign(f"and i1 {hit}, {free}")
+        if self.user is not None:
+            # No reservation to clear in user mode (LR/SC compare values).
+            hit, host = self.user_hit(va, size, USER_WRITE, True)
+        else:
+            hit, host = self.tlb_hit(va, size, TLB_WRITE)
+            resv = self.load_word(int(Word.RESV))
+            free = self.assign(f"icmp eq i64 {resv}, 0")
+            hit = self.assign(f"and i1 {hit}, {free}")
         k = self.n
         self.emit(f"br i1 {hit}, label %stf{k}, label %sts{k}")
         self.lines.append(f"stf{k}:")
@@ -488,8 +528,9 @@ class _FunctionBuilder:
 
 
 def lower_block(blk: Block, name: str, helper_cb: int, mem_cb: int, site_base: int,
-                inline: dict | None = None) -> Lowered:
+                inline: dict | None = None, user: UserMemory | None = None) -> Lowered:
     """The LLVM IR function of a block (raises Unsupported). `inline` maps
-    helpers to emitters of their exact effect (llvm_inline.py)."""
-    fb = _FunctionBuilder(blk, name, helper_cb, mem_cb, site_base, inline or {})
+    helpers to emitters of their exact effect (llvm_inline.py); `user` is
+    the user-mode memory layout (else memory goes through the native TLB)."""
+    fb = _FunctionBuilder(blk, name, helper_cb, mem_cb, site_base, inline or {}, user)
     return Lowered(name, fb.build(), fb.declares, fb.sites)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+from dataclasses import dataclass
 
 N_REGS = 64 + 1024            # the register file as cpu.r sees it
 GUEST_REGS = 64               # x0-x31 and f0-f31: all native code touches
@@ -69,16 +70,30 @@ def tb_index(pc: int) -> int:
     return (pc >> 1) & (TB_ENTRIES - 1)
 
 
+@dataclass(frozen=True)
+class UserMemory:
+    """User mode: guest address A is host address `host_base + A` below
+    `size`; the page protection table (one byte per page, MAPPED|R|W|X)
+    and the code map (nonzero: the page holds translated code, so stores
+    take the slow path that invalidates it) are native byte arrays."""
+    host_base: int
+    size: int
+    prot_addr: int
+    code_map_addr: int
+
+
 class NativeState:
     """The native words of one hart and the Python-side bookkeeping of
     its native execution (the pending exception, the TLB fill)."""
 
-    def __init__(self):
+    def __init__(self, user: UserMemory | None = None, code_map=None):
         self.words = (ctypes.c_uint64 * N_WORDS)()
         self.addr = ctypes.addressof(self.words)
         self.regs = (ctypes.c_uint64 * N_REGS).from_buffer(self.words)
         self.exc: BaseException | None = None
         self.cpu = None
+        self.user = user
+        self.code_map = code_map
         self.flush_tlb()
         self.flush_blocks()
 
@@ -86,6 +101,12 @@ class NativeState:
     def flush_tlb(self) -> None:
         ctypes.memset(self.addr + 8 * TLB_READ, 0xFF, 8 * 4 * TLB_ENTRIES)
         self.words[Word.EXIT_REQ] = 1
+
+    def code_page_added(self, page: int) -> None:
+        """A page now holds code: stores to it must take the slow path."""
+        if self.code_map is not None:
+            self.code_map[page] = 1
+        self.flush_tlb()
 
     def flush_blocks(self) -> None:
         base = self.addr + 8 * TB_TABLE

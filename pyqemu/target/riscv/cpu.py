@@ -446,7 +446,7 @@ class RISCVCPU:
                     for _r, w in self.tlbs.values():
                         w.clear()
                     if self.native is not None:
-                        self.native.flush_tlb()
+                        self.native.code_page_added(ppn)
                 pages[ppn].add(key)
             self.tb_phys[key] = tb
             if self.log and self.log.enabled("in_asm"):
