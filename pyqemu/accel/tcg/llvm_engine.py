@@ -251,6 +251,7 @@ class LLVMBackend:
         self._cold = PyCodegenBackend()
         self.compiled = 0
         self.failed = 0
+        self.last_failure = ""
 
     # -- the CPU's native state -----------------------------------------------------
     def attach(self, cpu) -> NativeState:
@@ -296,8 +297,11 @@ class LLVMBackend:
         want_asm = log is not None and log.enabled("out_asm")
         try:
             fn, asm = compiler().compile(blk, want_asm, cpu.native.user)
-        except Unsupported:
+        except (Unsupported, RuntimeError) as e:
+            # RuntimeError: LLVM refused the module (a lowering bug). The
+            # block stays on the Python tiers, which are exact.
             self.failed += 1
+            self.last_failure = f"{blk.pc:#x}: {e}"
             return None
         if want_asm:
             log.write(f"OUT: [size={len(asm)}]\n{asm}\n")
