@@ -47,8 +47,8 @@ HOT_RUNS = int(os.environ.get("PYQEMU_LLVM_HOT_RUNS", "1000"))
 # Blocks one entry into native code may run before it returns to Python
 # (which then checks interrupts, timers and posted work; in user mode
 # only signals, so entries there run longer: each costs a few microseconds).
-BUDGET = 2000
-BUDGET_USER = 100_000
+BUDGET = 10_000            # instructions
+BUDGET_USER = 500_000
 
 _BLOCK_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 _HELPER_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
@@ -94,8 +94,9 @@ def _helper_callback(state_addr: int, site: int) -> int:
     w = nat.words
     cs = _SITES[site]
     args = [v if is_const else w[Word.ARGS + v] for is_const, v in cs.args]
-    cpu.instret += w[Word.INSTRET]
-    w[Word.INSTRET] = 0
+    left = w[Word.BUDGET]
+    cpu.instret += (w[Word.BUDGET0] - left) & M64
+    w[Word.BUDGET0] = left
     cpu.pc = w[Word.PC]
     try:
         ret = cs.helper(cpu, *args)
@@ -322,17 +323,17 @@ class LLVMBackend:
             log = _logger(cpu)
             # Tracing logs every block: one block per entry then.
             if log is not None and (log.enabled("exec") or log.enabled("cpu")):
-                w[Word.BUDGET] = 1
+                b = 1
             else:
-                w[Word.BUDGET] = budget if nat.user is None else budget_user
+                b = budget if nat.user is None else budget_user
+            w[Word.BUDGET] = w[Word.BUDGET0] = b
             w[Word.PC] = cpu.pc
             w[Word.FLAGS] = flags
             w[Word.EXIT_REQ] = 0
-            w[Word.INSTRET] = 0
             w[Word.RESV] = cpu.reservation is not None
             status = call(nat.addr)
             cpu.pc = w[Word.PC]
-            cpu.instret += w[Word.INSTRET]
+            cpu.instret += (w[Word.BUDGET0] - w[Word.BUDGET]) & M64
             if status == Status.EXCEPTION:
                 exc, nat.exc = nat.exc, None
                 raise exc

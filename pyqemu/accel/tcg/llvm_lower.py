@@ -18,11 +18,12 @@ The function is `i32 @name(ptr %s)` where %s is the hart's native state
 - a callback reporting an exception branches to the fault exit of the
   current instruction: PC of that instruction, the instructions before it
   retired, status EXCEPTION;
-- a block exit stores the next PC, counts the block's instructions, spends
-  one unit of budget and, unless the budget is spent or Python asked for
-  control, looks the next PC up in the block table and tail-calls the
-  block found there (so chained blocks run without returning); a miss
-  returns MISS.
+- a block exit takes its instructions off the budget (the budget, counted
+  in instructions, is also the instret count: BUDGET0 - BUDGET) and,
+  unless the budget is spent or Python asked for control, looks the next
+  PC up in the block table and tail-calls the block found there (so
+  chained blocks run without returning); a miss returns MISS. The next PC
+  is stored only when control returns to Python.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ class _FunctionBuilder:
         if not self.terminated:
             # Ops ran out without an exit (never from the front end): the
             # PC stays, as on the interpreter, and control goes back to Python.
+            self.store_word(int(Word.PC), _lit(blk.pc))
             self._count(self.lines, blk.n_insns)
             self.emit(f"ret i32 {int(Status.STOPPED)}")
         body = self.lines
@@ -212,12 +214,13 @@ class _FunctionBuilder:
         return "\n".join(head + body + ["}"]) + "\n"
 
     def _count(self, out: list[str], n: int) -> None:
+        """n more instructions retired: they come off the budget."""
         p = self.tmp()
         v = self.tmp()
         w = self.tmp()
-        out.append(f"  {p} = getelementptr inbounds i64, ptr %s, i64 {int(Word.INSTRET)}")
+        out.append(f"  {p} = getelementptr inbounds i64, ptr %s, i64 {int(Word.BUDGET)}")
         out.append(f"  {v} = load i64, ptr {p}")
-        out.append(f"  {w} = add i64 {v}, {n}")
+        out.append(f"  {w} = sub i64 {v}, {n}")
         out.append(f"  store i64 {w}, ptr {p}")
 
     def check_status(self, st: str) -> None:
@@ -481,13 +484,10 @@ class _FunctionBuilder:
     def exit(self, target) -> None:
         blk = self.blk
         nxt = self.read(target)
-        self.store_word(int(Word.PC), nxt)
-        n = blk.n_insns
-        if n:
-            c = self.load_word(int(Word.INSTRET))
-            self.store_word(int(Word.INSTRET), self.assign(f"add i64 {c}, {n}"))
+        # The next PC goes to the state only when control returns to
+        # Python: a chained block needs it nowhere.
         budget = self.load_word(int(Word.BUDGET))
-        left = self.assign(f"sub i64 {budget}, 1")
+        left = self.assign(f"sub i64 {budget}, {blk.n_insns}")
         self.store_word(int(Word.BUDGET), left)
         req = self.load_word(int(Word.EXIT_REQ))
         spent = self.assign(f"icmp sle i64 {left}, 0")
@@ -496,6 +496,7 @@ class _FunctionBuilder:
         k = self.n
         self.emit(f"br i1 {stop}, label %x{k}stop, label %x{k}go")
         self.lines.append(f"x{k}stop:")
+        self.store_word(int(Word.PC), nxt)
         self.emit(f"ret i32 {int(Status.STOPPED)}")
         self.lines.append(f"x{k}go:")
         flags = self.load_word(int(Word.FLAGS))
@@ -523,6 +524,7 @@ class _FunctionBuilder:
         r = self.assign(f"musttail call i32 {fp}(ptr %s)")
         self.emit(f"ret i32 {r}")
         self.lines.append(f"x{k}miss:")
+        self.store_word(int(Word.PC), nxt)
         self.emit(f"ret i32 {int(Status.MISS)}")
         self.terminated = True
 

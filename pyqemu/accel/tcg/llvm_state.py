@@ -32,10 +32,12 @@ GUEST_REGS = 64               # x0-x31 and f0-f31: all native code touches
 
 class Word(enum.IntEnum):
     """Word offsets of the scalar fields after the register file."""
-    PC = N_REGS               # next PC at an exit; the faulting insn's PC at an exception
-    INSTRET = N_REGS + 1      # instructions retired since Python last took this count
+    PC = N_REGS               # next PC when native code returns; the faulting insn's
+                              # PC at an exception; the block's own during a helper
+    BUDGET0 = N_REGS + 1      # BUDGET when Python last took the instruction count
     FLAGS = N_REGS + 2        # the CPU's translation flags (block table key)
-    BUDGET = N_REGS + 3       # blocks native code may still run before returning
+    BUDGET = N_REGS + 3       # instructions native code may still run before returning
+                              # (BUDGET0 - BUDGET: instructions retired since)
     EXIT_REQ = N_REGS + 4     # nonzero: return to Python at the next block exit
     RESV = N_REGS + 5         # nonzero while a LR reservation exists: stores go slow
     HRET = N_REGS + 6         # a helper's or a slow load's result
