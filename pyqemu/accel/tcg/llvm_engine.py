@@ -321,8 +321,8 @@ class LLVMBackend:
             w = nat.words
             nat.install_block(pc, flags, fn)
             log = _logger(cpu)
-            # Tracing logs every block: one block per entry then.
-            if log is not None and (log.enabled("exec") or log.enabled("cpu")):
+            # Tracing and hooks see every block: one block per entry then.
+            if nat.one_block or (log is not None and (log.enabled("exec") or log.enabled("cpu"))):
                 b = 1
             else:
                 b = budget if nat.user is None else budget_user

@@ -96,6 +96,9 @@ class NativeState:
         self.cpu = None
         self.user = user
         self.code_map = code_map
+        # Set while the CPU's caller must see every block (hooks, gdbstub,
+        # tracing): one block per entry into native code.
+        self.one_block = False
         self.flush_tlb()
         self.flush_blocks()
 

@@ -633,6 +633,17 @@ class RISCVCPU:
         """run_slice calling `before(tb)` ahead of each block: the -d exec/cpu
         trace, the Python API's hooks. A False return leaves that block unrun
         and ends the slice."""
+        if self.native is not None:
+            # Native code must not chain past the next block: `before` sees each.
+            self.native.one_block = True
+            try:
+                self._run_observed(max_tbs, events, before)
+            finally:
+                self.native.one_block = False
+            return
+        self._run_observed(max_tbs, events, before)
+
+    def _run_observed(self, max_tbs: int, events, before) -> None:
         for _ in range(max_tbs):
             if self.waiting:
                 if self.mip & self.mie:
