@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from .ir import Block, Cond, Const, Opc
 from .llvm_state import GUEST_REGS, TB_ENTRIES, TB_ENTRY_WORDS, TB_TABLE, TLB_ENTRIES, \
-    TLB_READ, TLB_WRITE, Status, UserMemory, Word
+    TLB_WRITE, Status, UserMemory, Word
 
 # User-mode page protection bits (linux_user/memory.py): MAPPED | PROT_READ / PROT_WRITE.
 USER_READ = 0x80 | 1
@@ -349,11 +349,15 @@ class _FunctionBuilder:
         return va
 
     def tlb_hit(self, va: str, size: int, table: int) -> tuple[str, str]:
-        """(i1 hit, i64 host address) of the native TLB lookup of va."""
+        """(i1 hit, i64 host address) of the native TLB lookup of va in the
+        current set's load half (table 0) or store half (TLB_WRITE)."""
         page = self.assign(f"lshr i64 {va}, 12")
         idx = self.assign(f"and i64 {page}, {TLB_ENTRIES - 1}")
         slot = self.assign(f"shl i64 {idx}, 1")
-        at = self.assign(f"add i64 {slot}, {table}")
+        base = self.load_word(int(Word.TLB_SET))
+        if table:
+            base = self.assign(f"add i64 {base}, {table}")
+        at = self.assign(f"add i64 {slot}, {base}")
         tag = self.load_word(at)
         at1 = self.assign(f"add i64 {at}, 1")
         addend = self.load_word(at1)
@@ -404,7 +408,7 @@ class _FunctionBuilder:
         if self.user is not None:
             hit, host = self.user_hit(va, size, USER_READ, False)
         else:
-            hit, host = self.tlb_hit(va, size, TLB_READ)
+            hit, host = self.tlb_hit(va, size, 0)
         k = self.n
         self.emit(f"br i1 {hit}, label %ldf{k}, label %lds{k}")
         self.lines.append(f"ldf{k}:")

@@ -14,7 +14,9 @@ of translated blocks native code chains through.
 - TLB: direct mapped, `TLB_ENTRIES` entries for loads and as many for
   stores; an entry is (guest page number, host address minus the guest
   address of the page), filled from the CPU's own TLB dictionaries after a
-  slow access and dropped whenever those are flushed or switched.
+  slow access and dropped whenever those are flushed. Like those
+  dictionaries there is one set per (privilege, SUM, MXR): a privilege or
+  SUM change switches sets (`TLB_SET`) instead of emptying the TLB.
 - Block table: direct mapped on the PC, `TB_ENTRIES` entries of (pc,
   translation flags, native function address); an entry whose pc is odd
   is empty (guest code is 2-byte aligned).
@@ -41,15 +43,18 @@ class Word(enum.IntEnum):
     EXIT_REQ = N_REGS + 4     # nonzero: return to Python at the next block exit
     RESV = N_REGS + 5         # nonzero while a LR reservation exists: stores go slow
     HRET = N_REGS + 6         # a helper's or a slow load's result
+    TLB_SET = N_REGS + 7      # word offset of the current TLB set (its load half)
     ARGS = N_REGS + 8         # helper arguments (MAX_ARGS words)
 
 
 MAX_ARGS = 16
 TLB_ENTRIES = 1024
-TLB_READ = Word.ARGS + MAX_ARGS
-TLB_WRITE = TLB_READ + 2 * TLB_ENTRIES
+TLB_SETS = 8                  # one per (privilege, SUM, MXR) in use, as the CPU's dictionaries
+TLB_SET_WORDS = 4 * TLB_ENTRIES
+TLB_WRITE = 2 * TLB_ENTRIES   # the store half, after the load half of a set
+TLB_BASE = Word.ARGS + MAX_ARGS
 TB_ENTRIES = 8192
-TB_TABLE = TLB_WRITE + 2 * TLB_ENTRIES
+TB_TABLE = TLB_BASE + TLB_SETS * TLB_SET_WORDS
 TB_ENTRY_WORDS = 4            # pc, flags, function, unused
 N_WORDS = TB_TABLE + TB_ENTRY_WORDS * TB_ENTRIES
 
@@ -99,13 +104,29 @@ class NativeState:
         # Set while the CPU's caller must see every block (hooks, gdbstub,
         # tracing): one block per entry into native code.
         self.one_block = False
+        self._sets: dict = {}
+        self._dirty_sets = set(range(TLB_SETS))
         self.flush_tlb()
+        self.select_tlb(None)
         self.flush_blocks()
 
     # -- invalidation (called by the CPU) -----------------------------------------
     def flush_tlb(self) -> None:
-        ctypes.memset(self.addr + 8 * TLB_READ, 0xFF, 8 * 4 * TLB_ENTRIES)
-        self.words[Word.EXIT_REQ] = 1
+        """Empty every TLB set (native code reloads entries after any call
+        back into Python, so a flush needs no exit)."""
+        for i in self._dirty_sets:
+            ctypes.memset(self.addr + 8 * (TLB_BASE + i * TLB_SET_WORDS), 0xFF, 8 * TLB_SET_WORDS)
+        self._dirty_sets.clear()
+
+    def select_tlb(self, key) -> None:
+        """Use the TLB set of a (privilege, SUM, MXR) key from now on."""
+        i = self._sets.get(key)
+        if i is None:
+            if len(self._sets) >= TLB_SETS:
+                self.flush_tlb()
+                self._sets.clear()
+            i = self._sets[key] = len(self._sets)
+        self.words[Word.TLB_SET] = TLB_BASE + i * TLB_SET_WORDS
 
     def code_page_added(self, page: int) -> None:
         """A page now holds code: stores to it must take the slow path."""
@@ -129,7 +150,9 @@ class NativeState:
         w[i + 2] = fn
 
     def fill_tlb(self, store: bool, page: int, host_addend: int) -> None:
-        i = (TLB_WRITE if store else TLB_READ) + 2 * tlb_index(page)
         w = self.words
+        base = w[Word.TLB_SET]
+        self._dirty_sets.add((base - TLB_BASE) // TLB_SET_WORDS)
+        i = base + (TLB_WRITE if store else 0) + 2 * tlb_index(page)
         w[i] = page
         w[i + 1] = host_addend & 0xFFFFFFFFFFFFFFFF

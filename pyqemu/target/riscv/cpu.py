@@ -135,7 +135,7 @@ class RISCVCPU:
         self.tlb_r, self.tlb_w = pair
         self._fetch_page = None
         if self.native is not None:
-            self.native.flush_tlb()
+            self.native.select_tlb(key)
 
     def flush_tlb(self) -> None:
         for r, w in self.tlbs.values():

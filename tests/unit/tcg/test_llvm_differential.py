@@ -40,7 +40,7 @@ class NativeFakeCPU(FakeCPU):
     def tlb_r(self, value):
         self._tlb_r = value
         if getattr(self, "native", None) is not None:
-            self.native.flush_tlb()
+            self.native.select_tlb(id(value))
 
     def state(self):
         r, *rest = super().state()
