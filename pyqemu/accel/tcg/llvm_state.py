@@ -18,8 +18,10 @@ of translated blocks native code chains through.
   dictionaries there is one set per (privilege, SUM, MXR): a privilege or
   SUM change switches sets (`TLB_SET`) instead of emptying the TLB.
 - Block table: direct mapped on the PC, `TB_ENTRIES` entries of (pc,
-  translation flags, native function address); an entry whose pc is odd
-  is empty (guest code is 2-byte aligned).
+  translation flags, native function address, generation); an entry is
+  valid only in the generation it was installed in, so emptying the table
+  (sfence.vma, fence.i, a dropped block: thousands of times in a Linux
+  boot) is one increment of `TB_GEN`.
 """
 
 from __future__ import annotations
@@ -44,22 +46,21 @@ class Word(enum.IntEnum):
     RESV = N_REGS + 5         # nonzero while a LR reservation exists: stores go slow
     HRET = N_REGS + 6         # a helper's or a slow load's result
     TLB_SET = N_REGS + 7      # word offset of the current TLB set (its load half)
+    TB_GEN = N_REGS + 24      # block table generation: entries of older ones are empty
     ARGS = N_REGS + 8         # helper arguments (MAX_ARGS words)
 
 
-MAX_ARGS = 16
+MAX_ARGS = 16                 # ARGS .. ARGS + MAX_ARGS - 1
 TLB_ENTRIES = 1024
 TLB_SETS = 8                  # one per (privilege, SUM, MXR) in use, as the CPU's dictionaries
 TLB_SET_WORDS = 4 * TLB_ENTRIES
 TLB_WRITE = 2 * TLB_ENTRIES   # the store half, after the load half of a set
-TLB_BASE = Word.ARGS + MAX_ARGS
+TLB_BASE = Word.TB_GEN + 8
 TB_ENTRIES = 8192
 TB_TABLE = TLB_BASE + TLB_SETS * TLB_SET_WORDS
-TB_ENTRY_WORDS = 4            # pc, flags, function, unused
+TB_ENTRY_WORDS = 4            # pc, flags, function, generation
 N_WORDS = TB_TABLE + TB_ENTRY_WORDS * TB_ENTRIES
 
-EMPTY_TAG = (1 << 64) - 1     # no guest page number is this large
-EMPTY_PC = 1                  # odd: never a guest PC
 
 
 class Status(enum.IntEnum):
@@ -108,7 +109,8 @@ class NativeState:
         self._dirty_sets = set(range(TLB_SETS))
         self.flush_tlb()
         self.select_tlb(None)
-        self.flush_blocks()
+        # Generation 0 is current: no entry is valid until installed.
+        ctypes.memset(self.addr + 8 * TB_TABLE, 0xFF, 8 * TB_ENTRY_WORDS * TB_ENTRIES)
 
     # -- invalidation (called by the CPU) -----------------------------------------
     def flush_tlb(self) -> None:
@@ -135,11 +137,11 @@ class NativeState:
         self.flush_tlb()
 
     def flush_blocks(self) -> None:
-        base = self.addr + 8 * TB_TABLE
-        ctypes.memset(base, 0xFF, 8 * TB_ENTRY_WORDS * TB_ENTRIES)
+        w = self.words
+        w[Word.TB_GEN] = w[Word.TB_GEN] + 1
         # Native code may be running the block that was dropped (fence.i,
         # a store to its page): it stops at its next exit.
-        self.words[Word.EXIT_REQ] = 1
+        w[Word.EXIT_REQ] = 1
 
     # -- filling ------------------------------------------------------------------
     def install_block(self, pc: int, flags: int, fn: int) -> None:
@@ -148,6 +150,7 @@ class NativeState:
         w[i] = pc
         w[i + 1] = flags
         w[i + 2] = fn
+        w[i + 3] = w[Word.TB_GEN]
 
     def fill_tlb(self, store: bool, page: int, host_addend: int) -> None:
         w = self.words
