@@ -12,10 +12,11 @@ cd "$(dirname "$0")/.."
 #  - swig + device-tree-compiler: pylibfdt builds from source with swig,
 #  - strace: the block crash test injects kills at exact write calls,
 #  - qemu-system-x86: the peer of the KVM microvm board,
-#  - gdb-multiarch: the real client the gdbstub tests drive.
+#  - gdb-multiarch: the real client the gdbstub tests drive,
+#  - acpica-tools: iasl disassembles the microvm board's ACPI tables in its test.
 APT_PACKAGES=(gcc-riscv64-unknown-elf gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
               opensbi qemu-system-misc qemu-utils qemu-user swig device-tree-compiler
-              gcc libc6-dev strace qemu-system-x86 gdb-multiarch)
+              gcc libc6-dev strace qemu-system-x86 gdb-multiarch acpica-tools)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,7 +13,6 @@ from pyqemu.chardev.file import FileChardev
 from pyqemu.chardev.null import NullChardev
 from pyqemu.chardev.pty import PtyChardev
 from pyqemu.chardev.ringbuf import RingbufChardev
-from pyqemu.chardev.socket import SocketChardev, check_tcp_port
 from pyqemu.chardev.stdio import StdioChardev
 from pyqemu.util.keyval import split_commas
 
@@ -62,6 +61,9 @@ class ChardevRegistry(dict):
         filename is the backend's kind ("file", "ringbuf", "null", "stdio")
         or its address, "disconnected:" while a socket has no peer;
         frontend-open says a device or monitor is attached."""
+        # Imported here: the socket backend pulls in asyncio, which a
+        # command line without a socket chardev or monitor never needs.
+        from pyqemu.chardev.socket import SocketChardev
         out = []
         for label, c in self.items():
             if isinstance(c, SocketChardev):
@@ -124,6 +126,7 @@ def _make(backend: str, kv: dict[str, str], label: str, spec: str) -> Chardev:
             raise ChardevError(f"{spec}: invalid size '{size}'") from None
         c = RingbufChardev(label, n)
     else:   # socket
+        from pyqemu.chardev.socket import SocketChardev, check_tcp_port   # asyncio: only when asked for
         path, host, port = take("path"), take("host"), take("port")
         server = _bool(take("server", "off"), "server", spec)
         wait = _bool(take("wait", "on"), "wait", spec)

@@ -151,6 +151,11 @@ class SocketChardev(LoopChardev):
                     self._received(data)
             except (ConnectionError, OSError):
                 pass
+            except asyncio.CancelledError:
+                # The loop is shutting down with a client still connected.
+                # Ending normally keeps asyncio's stream callback (Python 3.11)
+                # from printing the cancellation as an unhandled traceback.
+                return
             finally:
                 self._writer = None
                 self._disconnected()

@@ -57,9 +57,10 @@ SPECS = [
     OptionSpec("loadvm", True, "start right away with a saved state (loadvm in monitor)", "tag"),
     OptionSpec("s", False, "shorthand for -gdb tcp::1234"),
     OptionSpec("gdb", True, "accept gdb connection on 'dev'", "dev"),
-    OptionSpec("icount", True, "enable virtual instruction counter with 2^N clock ticks per "
-               "instruction; sleep=on|off: let time pass in host time while the guest is idle",
-               "[shift=]N[,sleep=on|off]"),
+    OptionSpec("icount", True, "virtual instruction counter with 2^N clock ticks per "
+               "instruction (pyqemu's default: shift=0,sleep=on); sleep=on|off: let time pass "
+               "in host time while the guest is idle; off: guest time follows host time",
+               "[shift=]N[,sleep=on|off]|off"),
     OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen, llvm)", "name"),
 ]
 
@@ -160,6 +161,8 @@ def _run_with_disks(opts, xlen, prog, cfg, virtio, device_specs) -> int:
         elif name == "m":
             kv = parse_keyval(val, "size", "-m")
             cfg.ram_size = parse_size(kv.get("size", "128"), "m", "-m")
+        elif name == "icount" and val == "off":
+            cfg.icount = None            # pyqemu: guest time follows host time
         elif name == "icount":
             kv = parse_keyval(val, "shift", "-icount")
             shift = kv.get("shift", "0")

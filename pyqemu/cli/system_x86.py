@@ -18,7 +18,6 @@ from ..hw.x86.debug_exit import DEFAULT_IOBASE, DEFAULT_IOSIZE
 from ..system.log import Log, LogError, help_text as log_help
 from ..system.runstate import ShutdownCause
 from .options import OptionError, OptionSpec, parse_command_line, parse_keyval, parse_size
-from .system import UsageError, _daemonize
 
 SPECS = [
     OptionSpec("h", False, "display this help and exit", aliases=("help",)),
@@ -52,11 +51,19 @@ SPECS = [
     OptionSpec("device", True, "add a device (isa-debug-exit, virtio-blk-device, virtio-rng-device, "
                "virtio-serial-device, virtconsole)", "driver[,prop=value][,...]"),
     OptionSpec("global", True, "set a default for a driver property", "driver.prop=value"),
+    OptionSpec("incoming", True, "prepare for incoming migration, listen on a given tcp, unix, "
+               "exec, fd or file URI, or wait for migrate-incoming with 'defer'", "uri"),
+    OptionSpec("loadvm", True, "start right away with a saved state (loadvm in monitor)", "tag"),
 ]
+
+class UsageError(Exception):
+    """A command line that parses but cannot be run: one line for the user."""
+
 
 MACHINES = [("microvm", "microvm (i386), KVM only in pyqemu", True)]
 # QEMU's microvm properties; pyqemu's board has the fixed set above, so they
 # are accepted (for command lines written for QEMU) and change nothing.
+# pyqemu's own: x-decompress-bzimage=on (docs/kvm.md).
 MICROVM_PROPS = {"pic", "pit", "rtc", "isa-serial", "acpi", "x-option-roms", "auto-kernel-cmdline",
                  "ioapic2", "pcie", "usb", "graphics", "accel"}
 
@@ -114,6 +121,12 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
     nographic = False
     dspec = dpath = pidfile = None
     daemonize = False
+    # -incoming decides how every image opens (inactive), whatever the order.
+    incoming = next((val for name, val in opts if name == "incoming"), None)
+    loadvm = next((val for name, val in opts if name == "loadvm"), None)
+    if incoming is not None and loadvm is not None:
+        raise UsageError("-loadvm and -incoming cannot be used together")
+    virtio.incoming = incoming is not None
     for name, val in opts:
         if name == "h":
             sys.stdout.write(_usage(prog))
@@ -134,6 +147,12 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
                 raise OptionError(f"-machine {val}: unsupported machine type '{machine_name}'; "
                                   "pyqemu-system-x86_64 has only microvm (-machine help)")
             for k, v in kv.items():
+                if k == "x-decompress-bzimage":
+                    if v not in ("on", "off"):
+                        raise OptionError(f"-machine {val}: Parameter 'x-decompress-bzimage' "
+                                          "expects 'on' or 'off'")
+                    cfg.decompress_bzimage = v == "on"
+                    continue
                 if k == "accel" and v != "kvm":
                     raise OptionError(f"-machine {val}: accelerator '{v}' is not available for "
                                       "x86_64 in pyqemu (only kvm)")
@@ -222,6 +241,8 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
             virtio.add_blockdev(val)
         elif name == "device":
             device_specs.append(val)
+        elif name in ("incoming", "loadvm"):
+            pass                              # taken above
         elif name == "global":
             if not virtio.add_global(val):
                 raise OptionError(f"can't apply global {val}: Property "
@@ -269,10 +290,17 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
     if chardev is not None and hasattr(chardev, "on_quit"):
         chardev.on_quit = lambda: machine.quit(0, ShutdownCause.HOST_UI)
 
-    from ..monitor.server import MonitorHost
-    host = MonitorHost(machine, registry)
-    for c, mode in mon_chardevs:
-        host.add_monitor(c, mode)
+    host = None
+    if _needs_main_loop(registry, mon_chardevs):
+        # The monitor and its asyncio loop are imported only when a monitor
+        # or a socket chardev needs them: they are most of start-up's cost.
+        from ..monitor.server import MonitorHost
+        host = MonitorHost(machine, registry)
+        for c, mode in mon_chardevs:
+            host.add_monitor(c, mode)
+
+    if incoming is not None or loadvm is not None:
+        _prepare_migration(machine, host, cfg, incoming, loadvm)
 
     def on_signal(signum, _frame):
         sys.stderr.write(f"{prog}: terminating on signal {signum}\n")
@@ -281,6 +309,7 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
     if daemonize:
+        from .system import _daemonize      # imported here: it pulls in the TCG backends
         _daemonize()
     if pidfile:
         try:
@@ -291,7 +320,9 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
         except OSError as e:
             raise UsageError(f"Could not open PID file '{pidfile}': {e.strerror}") from None
     try:
-        return host.run(cfg.start_paused)
+        if host is not None:
+            return host.run(cfg.start_paused)
+        return _run_without_monitor(machine, registry, cfg.start_paused)
     finally:
         machine.close_devices()
         if pidfile:
@@ -299,6 +330,54 @@ def _run_with_disks(argv: list[str], prog: str, virtio: VirtioOptions) -> int:
                 os.unlink(pidfile)
             except OSError:
                 pass
+
+
+def _needs_main_loop(registry: ChardevRegistry, mon_chardevs: list) -> bool:
+    """A monitor, or a chardev served by the asyncio loop (a socket)."""
+    if mon_chardevs:
+        return True
+    socket_backends = sys.modules.get("pyqemu.chardev.socket")    # imported only if one was made
+    return socket_backends is not None and any(isinstance(c, socket_backends.LoopChardev)
+                                               for c in registry.values())
+
+
+def _run_without_monitor(machine, registry: ChardevRegistry, start_paused: bool) -> int:
+    """What MonitorHost.run does when there is nothing for its loop to serve:
+    start the vCPUs, wait on the main thread (signal handlers run here) until
+    the machine asks to exit, stop it and close the chardevs."""
+    try:
+        machine.start_vcpus(paused=start_paused)
+        while not machine.wait(0.5):
+            pass
+        return machine.finish()
+    finally:
+        for c in registry.values():
+            c.close()
+
+
+def _prepare_migration(machine, host, cfg, incoming, loadvm) -> None:
+    """-incoming: wait in inmigrate with the images inactive, listening (or
+    for migrate-incoming with 'defer'); the guest runs once the state has
+    arrived, unless -S. -loadvm: the snapshot's state before the first
+    instruction (docs/migration.md)."""
+    from ..migration.migration import MigrationError, migration_of
+    from ..migration.savevm import SnapshotError, load_snapshot
+    from ..system.runstate import RunState
+    if loadvm is not None:
+        try:
+            load_snapshot(machine, loadvm)
+        except SnapshotError as e:
+            raise UsageError(str(e)) from None
+        return
+    mig = migration_of(machine, host.hub.emit if host is not None else None)
+    machine.runstate.set_state(RunState.INMIGRATE)
+    mig.autostart = not cfg.start_paused
+    cfg.start_paused = True
+    if incoming != "defer":
+        try:
+            mig.listen(incoming)
+        except MigrationError as e:
+            raise UsageError(str(e)) from None
 
 
 def main() -> None:

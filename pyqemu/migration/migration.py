@@ -213,6 +213,7 @@ class Migration:
         m = self.machine
         rs = m.runstate
         stopped = False
+        sender = None
         inactivated: list = []
         was_running = rs.running
         self.start_ms = _now_ms()
@@ -227,16 +228,21 @@ class Migration:
             w.header()
             blocks = ram_blocks(m)
             w.ram_setup([(n, r.size) for n, r in blocks])
-            sender = RamSender(blocks)
+            # A board with its own dirty tracking (KVM's dirty log) sends the
+            # passes itself; the default compares contents.
+            sender = getattr(m, "ram_sender", RamSender)(blocks)
             self.setup_ms = _now_ms() - self.start_ms
             self._check_cancel()
-            self._set_status(MigrationStatus.ACTIVE)
             limit_s = self.params.downtime_limit / 1000
-            # Pre-copy passes while the guest runs.
+            # Pre-copy passes while the guest runs. Events in QEMU's order
+            # (FACTS.md): setup, MIGRATION_PASS 1, active, ..., STOP, the
+            # last pass, completed.
             while True:
                 self.passes += 1
                 if self.capabilities.get("events"):
                     self.emit("MIGRATION_PASS", {"pass": self.passes})
+                if self.passes == 1:
+                    self._set_status(MigrationStatus.ACTIVE)
                 res = sender.send_pass(w, self._throttle(time.monotonic()), self._check_cancel)
                 self._account(res, w)
                 bw = self._bandwidth(res)
@@ -253,14 +259,22 @@ class Migration:
             else:
                 rs.set_state(RunState.FINISH_MIGRATE)
             stopped = True
-            self._set_status(MigrationStatus.DEVICE)
             self.passes += 1
             if self.capabilities.get("events"):
                 self.emit("MIGRATION_PASS", {"pass": self.passes})
-            res = sender.send_pass(w, None, self._check_cancel)
+            m.migration_runstate = "running" if was_running else "paused"
+
+            def last_pass_and_devices():
+                # On the vCPU thread, in one go: work posted by other threads
+                # (host input a device writes into guest RAM) cannot slip in
+                # between the last RAM pass and the device state.
+                result = sender.send_pass(w, None, self._check_cancel)
+                save_devices(w, m)
+                return result
+
+            res = m.runner.run_on_vcpu(last_pass_and_devices)
             self._account(res, w)
             self.remaining = 0
-            m.runner.run_on_vcpu(lambda: save_devices(w, m))
             for backend in block_backends(m):
                 backend.flush()
                 backend.inactivate()
@@ -300,6 +314,8 @@ class Migration:
             if self._channel is not None:
                 self._channel.close()
                 self._channel = None
+            if sender is not None and hasattr(sender, "close"):
+                sender.close()
 
     def _peer_error(self) -> str | None:
         """The destination's reason, when it refused the stream and closed
@@ -371,13 +387,15 @@ class Migration:
             self.transferred = reader.bytes_received
             # With -S and late-block-activate the images stay inactive until
             # `cont` (both sides inactive: hand-over step 2 can be seen).
-            if self.autostart or not self.capabilities.get("late-block-activate"):
+            if (self.autostart and getattr(m, "migration_runstate", "running") == "running") \
+                    or not self.capabilities.get("late-block-activate"):
                 for backend in block_backends(m):
                     backend.activate()
             if ch.has_return_path:
                 ch.write(ANSWER_OK + b"\n")
             self.end_ms = _now_ms()
-            if self.autostart:
+            source_ran = getattr(m, "migration_runstate", "running") == "running"
+            if self.autostart and source_ran:
                 m.runstate.vm_start()
             else:
                 m.runstate.set_state(RunState.PAUSED)

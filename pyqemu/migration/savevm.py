@@ -11,7 +11,6 @@ snapshot and loads the state back. `qemu-img snapshot -l` lists them.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 from ..block.errors import BlockError
 from ..block.qcow2 import snapshot as qsnap
@@ -81,12 +80,13 @@ def save_snapshot(machine, name: str) -> None:
                     backend.flush()
                     if i == 0:
                         node.write_vm_state(state)
+                        # icount -1: not recorded (as QEMU's savevm without -icount).
                         qsnap.create(node, name, vm_state_size=len(state),
-                                     vm_clock_nsec=clock_ns)
+                                     vm_clock_nsec=clock_ns, icount=-1)
                         node.discard_vm_state(len(state))
                         node.flush()
                     else:
-                        qsnap.create(node, name, vm_clock_nsec=clock_ns)
+                        qsnap.create(node, name, vm_clock_nsec=clock_ns, icount=-1)
         except BlockError as e:
             raise SnapshotError(f"Error while creating snapshot on '{name}': {e}") from None
 
@@ -119,59 +119,31 @@ def load_snapshot(machine, name: str) -> None:
 
 
 def delete_snapshot(machine, name: str) -> None:
-    disks = _disks(machine)
-    deleted = False
-    for backend, node in disks:
+    """delvm: the snapshot goes from every disk that has it (a name no disk
+    has is no error, as QEMU 7.2's delvm)."""
+    for backend, node in _disks(machine):
         with backend.lock:
             if any(s.name == name or s.id_str == name for s in node.snapshots):
                 try:
                     qsnap.delete(node, name)
                 except BlockError as e:
                     raise SnapshotError(f"Error while deleting snapshot on '{name}': {e}") from None
-                deleted = True
-    if not deleted:
-        raise SnapshotError(f"Error while deleting snapshot on '{name}': Can't find the "
-                            f"snapshot")
 
 
-@dataclass
-class SnapshotInfo:
-    id: str
-    name: str
-    vm_state_size: int
-    date_sec: int
-    date_nsec: int
-    vm_clock_nsec: int
-    icount: int
-
-
-def list_snapshots(machine) -> list[SnapshotInfo]:
-    """The snapshots with VM state, as `info snapshots` lists them."""
-    disks = _disks(machine)
-    backend, node = disks[0]
-    return [SnapshotInfo(s.id_str, s.name, s.vm_state_size, s.date_sec, s.date_nsec,
-                         s.vm_clock_nsec, s.icount) for s in node.snapshots if s.vm_state_size]
+def list_snapshots(machine) -> list:
+    """The first disk's snapshots that hold VM state, as loadvm can use them."""
+    backend, node = _disks(machine)[0]
+    return [s for s in node.snapshots if s.vm_state_size]
 
 
 def format_info_snapshots(machine) -> str:
-    """HMP `info snapshots`, in QEMU's layout."""
-    import time as _time
+    """HMP `info snapshots`, in QEMU 7.2's layout (qemu-img's table, the id
+    column "--" for snapshots present on all disks)."""
+    from dataclasses import replace
+    from ..tools.img.info import _snapshot_table
     snaps = list_snapshots(machine)
     if not snaps:
         return "There is no snapshot available.\n"
-    lines = ["List of snapshots present on all disks:",
-             f"{'ID':<4} {'TAG':<15} {'VM SIZE':>10} {'DATE':<19} {'VM CLOCK':>15} {'ICOUNT':>8}"]
-    for s in snaps:
-        size = _human_size(s.vm_state_size)
-        date = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(s.date_sec))
-        secs = s.vm_clock_nsec // 1_000_000_000
-        clock = f"{secs // 3600:04d}:{secs // 60 % 60:02d}:{secs % 60:02d}.{s.vm_clock_nsec // 1_000_000 % 1000:03d}"
-        lines.append(f"{'--':<4} {s.name:<15} {size:>10} {date:<19} {clock:>15} {'':>8}")
+    lines = ["List of snapshots present on all disks:"]
+    lines += _snapshot_table([replace(s, id_str="--") for s in snaps])
     return "\n".join(lines) + "\n"
-
-
-def _human_size(n: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            return f"{n / (1 << shift):.3g} {unit}"
-    return f"{n} B"

@@ -86,7 +86,8 @@ class Dispatcher(MigrationCommands):
         thread = self.machine.runner.thread
         tid = thread.native_id if thread is not None and thread.native_id else threading.get_native_id()
         return [{"cpu-index": h.hart_id, "qom-path": f"/machine/soc0/harts[{h.hart_id}]",
-                 "thread-id": tid, "target": f"riscv{self.machine.cfg.xlen}"}
+                 "thread-id": tid,
+                 "target": getattr(self.machine, "target_arch", None) or f"riscv{self.machine.cfg.xlen}"}
                 for h in self.machine.harts]
 
     async def qmp_query_kvm(self):

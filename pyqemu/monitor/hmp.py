@@ -75,6 +75,8 @@ _DUMP_CSRS = ("mhartid", "mstatus", "mip", "mie", "mideleg", "medeleg", "mtvec",
 
 
 def format_registers(cpu) -> str:
+    if hasattr(cpu, "dump_registers"):     # a board's own CPU (x86 under KVM) formats itself
+        return cpu.dump_registers()
     w = 16 if cpu.xlen == 64 else 8
     lines = [f"\nCPU#{cpu.hart_id}", f" {'pc':<8} {cpu.pc:0{w}x}"]
     for name in _DUMP_CSRS:

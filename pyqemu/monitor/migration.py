@@ -5,7 +5,6 @@ qapi/migration.json and qapi/job.json (QEMU 7.2)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 from ..migration.migration import MigrationError, migration_of
 from ..migration.savevm import (SnapshotError, delete_snapshot, format_info_snapshots,
@@ -178,7 +177,7 @@ class MigrationCommands:
     async def qmp_job_dismiss(self, id):
         job = self._jobs().get(id)
         if job is None:
-            raise QMPError("GenericError", f"Job not found")
+            raise QMPError("GenericError", f"Job not found: '{id}'")
         if job["status"] != "concluded":
             raise QMPError("GenericError", f"Job '{id}' in state '{job['status']}' cannot "
                                            "accept command verb 'dismiss'")
@@ -296,5 +295,3 @@ class MigrationHMP:
         except SnapshotError as e:
             return f"{e}\n"
 
-
-_job_ids = itertools.count()

@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))    # pyqemu, when not installed
 
 SUITE = "bookworm"
 META_PACKAGE = "linux-image-amd64"
@@ -92,24 +93,16 @@ class PrivateApt:
 
 
 def extract_vmlinux(bzimage: bytes) -> bytes:
-    """The payload of a bzImage (boot protocol 2.08+: payload_offset and
-    payload_length in the setup header), decompressed: the vmlinux ELF."""
-    if bzimage[0x202:0x206] != b"HdrS":
+    """The bzImage's payload decompressed: the vmlinux ELF (the same code the
+    board's x-decompress-bzimage uses)."""
+    from pyqemu.machine.loader import LoadError
+    from pyqemu.machine.x86.linux import decompress_payload, is_bzimage
+    if not is_bzimage(bzimage):
         raise FetchError("not a bzImage (no HdrS)")
-    setup_sects = bzimage[0x1F1] or 4
-    offset, length = struct.unpack_from("<II", bzimage, 0x248)
-    start = (setup_sects + 1) * 512 + offset
-    payload = bzimage[start:start + length]
-    if payload[:4] == b"\x28\xb5\x2f\xfd":
-        import zstandard
-        return zstandard.ZstdDecompressor().decompressobj().decompress(payload)
-    if payload[:6] == b"\xfd7zXZ\x00":
-        import lzma
-        return lzma.LZMADecompressor().decompress(payload)
-    if payload[:2] == b"\x1f\x8b":
-        import gzip
-        return gzip.decompress(payload)
-    raise FetchError(f"unknown bzImage payload compression (magic {payload[:4].hex()})")
+    try:
+        return decompress_payload("vmlinuz", bzimage)
+    except LoadError as e:
+        raise FetchError(str(e)) from None
 
 
 def fetch() -> tuple[Path, Path]:

@@ -32,3 +32,46 @@ def qemu(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
         pytest.skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
     return subprocess.run([QEMU, "-enable-kvm", "-M", "microvm", *args],
                           capture_output=True, timeout=timeout)
+
+
+def run_until(cmd: list[str], pattern: bytes, timeout: float) -> tuple[float | None, bytes]:
+    """Start `cmd`, read its stdout until `pattern` shows up (or `timeout`
+    seconds pass), then end it. (seconds to the pattern or None, output)."""
+    import os
+    import selectors
+    import time
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, cwd=ROOT)
+    out = b""
+    found = None
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    try:
+        while time.monotonic() - start < timeout:
+            if not sel.select(0.2):
+                if p.poll() is not None:
+                    break
+                continue
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk
+            if pattern in out:
+                found = time.monotonic() - start
+                break
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        sel.close()
+        p.stdout.close()
+    return found, out
+
+
+def ours_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pyqemu.cli.system_x86", *args]

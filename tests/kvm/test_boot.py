@@ -3,9 +3,13 @@ guest on the real QEMU gives the same serial output and exit status."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
+
 import pytest
 
-from kvmhelpers import ours, qemu
+from kvmhelpers import ours, ours_cmd, qemu, ROOT
 
 COMMON = ["-nographic", "-no-reboot", "-m", "64", "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
 MODES_OUT = b"hello from real mode\nhello from protected mode\nhello from long mode\n"
@@ -30,9 +34,8 @@ def test_plain_elf64_entered_in_long_mode(guest):
     assert mine.returncode == 11
 
 
-def test_debug_exit_default_port_is_0x501(guest):
-    # The guest writes 0xf4; with the device at QEMU's default 0x501 nothing
-    # ends it there, so -no-shutdown is not needed: it halts and the timeout decides.
+def test_debug_exit_iosize_2(guest):
+    # A byte written to a 2-byte port: the status is still (value << 1) | 1.
     mine = ours("-kernel", guest("modes"), "-nographic", "-device", "isa-debug-exit,iosize=2,iobase=0xf4",
                 "-append", "x=3")
     assert mine.returncode == 7
@@ -42,17 +45,11 @@ def test_guest_fault_reports_registers(guest):
     """A kernel-mode int3 with an empty IDT: a triple fault (hardware
     virtualization) or an emulation failure (this host's PVM). Either way
     registers on stderr, and no Python traceback."""
-    import subprocess
-    import sys
-    import time
-    from kvmhelpers import ROOT
-    p = subprocess.Popen([sys.executable, "-m", "pyqemu.cli.system_x86", "-nographic", "-no-reboot",
-                          "-kernel", guest("fault"), "-m", "64"], cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(ours_cmd("-nographic", "-no-reboot", "-kernel", guest("fault"), "-m", "64"),
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         err = b""
-        import os
         os.set_blocking(p.stderr.fileno(), False)
         while time.monotonic() < deadline and b"EFER=" not in err and p.poll() is None:
             time.sleep(0.05)

@@ -32,21 +32,26 @@ def _cycles(text: str) -> tuple[str, int]:
 
 
 def test_ring3_compute_runs_at_native_speed(guest):
-    iters = "100000000"
+    """Minimum of a few runs on both sides: the best estimate of undisturbed
+    speed on a shared, noisy machine (rdtsc counts time descheduled too)."""
+    iters = "50000000"
     native = str(guest_build.build_native("native_compute"))
     runs = [_cycles(subprocess.run([native, iters], capture_output=True, text=True, check=True).stdout)
             for _ in range(3)]
     native_result = runs[0][0]
-    native_cycles = sorted(c for _, c in runs)[1]
-    r = ours("-nographic", "-m", "64", "-kernel", guest("compute"), "-append", f"iters={iters}",
-             *DEBUG_EXIT, timeout=60)
-    out = r.stdout.decode()
-    assert "entering ring 3" in out
-    result, cycles = _cycles(out)
-    assert result == native_result
-    assert r.returncode == 1
-    # Same instructions, run by the host CPU: within 1.5x of native (noisy shared machine).
-    assert cycles < 1.5 * native_cycles, (cycles, native_cycles)
+    native_cycles = min(c for _, c in runs)
+    guest_cycles = []
+    for _ in range(2):
+        r = ours("-nographic", "-m", "64", "-kernel", guest("compute"), "-append", f"iters={iters}",
+                 *DEBUG_EXIT, timeout=60)
+        out = r.stdout.decode()
+        assert "entering ring 3" in out
+        result, cycles = _cycles(out)
+        assert result == native_result
+        assert r.returncode == 1
+        guest_cycles.append(cycles)
+    # Same instructions, run by the host CPU: within 1.5x of native.
+    assert min(guest_cycles) < 1.5 * native_cycles, (guest_cycles, native_cycles)
 
 
 def test_compute_guest_same_result_on_qemu(guest):

@@ -102,7 +102,7 @@ class VM:
     """One emulator process running the migrate_counter guest."""
 
     def __init__(self, tmp: Path, name: str, disk: str, *extra: str, binary: str = PYQEMU,
-                 mem: str = "128M"):
+                 mem: str = "128M", pass_fds: tuple = ()):
         self.tmp = tmp
         self.name = name
         self.console = tmp / f"{name}.console"
@@ -115,7 +115,7 @@ class VM:
                 "-device", "virtio-blk-device,drive=d0", *extra]
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.stderr_path, "wb"))
+                                     stderr=open(self.stderr_path, "wb"), pass_fds=pass_fds)
         try:
             self.qmp = QMP(self.qmp_path)
         except Exception:
@@ -168,8 +168,13 @@ class VM:
                 self.kill()
 
 
-def create_disk(path: Path, size: str = "4M") -> str:
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), size], check=True)
+def create_disk(path: Path, size: str = "4M", cluster_size: int = 512) -> str:
+    """A qcow2 image; 512-byte clusters by default, so that every record the
+    guest writes allocates a cluster (and every 64th an L2 table): the side
+    that takes over must re-read that metadata, or `qemu-img check` sees
+    the overlap."""
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", f"cluster_size={cluster_size}",
+                    str(path), size], check=True)
     return str(path)
 
 

@@ -34,6 +34,7 @@ def test_exec_out_then_file_in(tmp_path):
     src = VM(tmp_path, "src", disk)
     try:
         src.wait_count(3)
+        src.qmp.cmd("stop")
         src.qmp.cmd("migrate", uri=f"exec:cat > {saved}")
         info = _completed(src)
         assert info["status"] == "completed", info
@@ -44,6 +45,12 @@ def test_exec_out_then_file_in(tmp_path):
         src.quit()
     dst = VM(tmp_path, "dst", disk, "-incoming", f"file:{saved}")
     try:
+        deadline = time.monotonic() + 20
+        while dst.status() == "inmigrate" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dst.status() == "paused", "a source that was paused stays paused"
+        assert lock_bytes(dst.proc.pid, disk) == OWNER
+        dst.qmp.cmd("cont")
         dst.wait_count(_counts(src)[-1] + 3)
         counts = _counts(src, dst)
         assert counts == list(range(len(counts)))
@@ -76,4 +83,41 @@ def test_incoming_defer_then_migrate_incoming(tmp_path):
         assert dst.status() == "running"
     finally:
         src.quit()
+        dst.quit()
+
+
+def test_fd_in_and_out(tmp_path):
+    """fd:N on both sides: the source writes into a pipe the test drains into
+    a file; the destination reads that file from an inherited descriptor."""
+    import os
+    import threading
+    disk = create_disk(tmp_path / "disk.qcow2")
+    saved = tmp_path / "state.bin"
+    r, w = os.pipe()
+    src = VM(tmp_path, "src", disk, pass_fds=(w,))
+    os.close(w)
+
+    def drain():
+        with open(saved, "wb") as f, os.fdopen(r, "rb") as pipe:
+            while chunk := pipe.read(1 << 16):
+                f.write(chunk)
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    try:
+        src.wait_count(2)
+        src.qmp.cmd("migrate", uri=f"fd:{w}")
+        assert _completed(src)["status"] == "completed"
+    finally:
+        src.quit()
+        drainer.join(10)
+    fd = os.open(saved, os.O_RDONLY)
+    try:
+        dst = VM(tmp_path, "dst", disk, "-incoming", f"fd:{fd}", pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    try:
+        dst.wait_count(_counts(src)[-1] + 2)
+        counts = _counts(src, dst)
+        assert counts == list(range(len(counts)))
+    finally:
         dst.quit()

@@ -30,6 +30,12 @@ GUESTS: dict[str, list[str]] = {
     "hostile": ["start64.S", "lib.c", "virtio.c", "hostile.c"],
     "smp": ["start64.S", "smp_tramp.S", "lib.c", "smp.c"],
     "compute": ["start64.S", "lib.c", "compute.c"],
+    "pio": ["pio.S"],
+    "acpipm": ["start64.S", "lib.c", "acpipm.c"],
+}
+# Flat binaries (objcopy -O binary of the assembled .text, no linking).
+FLAT: dict[str, list[str]] = {
+    "minibz": ["minibz.S"],
 }
 # Host programs (the same code run natively, for comparison).
 NATIVE: dict[str, list[str]] = {
@@ -46,7 +52,7 @@ class BuildError(Exception):
 
 def _digest(name: str) -> str:
     h = hashlib.sha256()
-    sources = GUESTS[name] if name in GUESTS else NATIVE[name]
+    sources = GUESTS.get(name) or FLAT.get(name) or NATIVE[name]
     for src in sorted(set(sources + ["guest.ld", "build.py"] + _headers())):
         h.update(src.encode())
         h.update((HERE / src).read_bytes())
@@ -92,6 +98,21 @@ def build(name: str) -> Path:
     return out
 
 
+def build_flat(name: str) -> Path:
+    """A flat binary image (e.g. a bzImage-shaped test kernel)."""
+    out = CACHE / _digest(name) / f"{name}.bin"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = os.path.join(tmp, name + ".o")
+        _run(["gcc", "-c", "-m64", "-o", obj, *[str(HERE / s) for s in FLAT[name]]])
+        tmp_out = out.with_suffix(f".tmp{os.getpid()}")
+        _run(["objcopy", "-O", "binary", "-j", ".text", obj, str(tmp_out)])
+        os.replace(tmp_out, out)
+    return out
+
+
 def build_native(name: str) -> Path:
     """A host executable built from NATIVE[name] (cached like the guests)."""
     out = CACHE / _digest(name) / name
@@ -106,8 +127,9 @@ def build_native(name: str) -> Path:
 
 def main(argv: list[str]) -> int:
     try:
-        for name in argv or list(GUESTS) + list(NATIVE):
-            print(build_native(name) if name in NATIVE else build(name))
+        for name in argv or list(GUESTS) + list(FLAT) + list(NATIVE):
+            builder = build_native if name in NATIVE else build_flat if name in FLAT else build
+            print(builder(name))
     except BuildError as e:
         sys.stderr.write(f"build.py: {e}\n")
         return 1

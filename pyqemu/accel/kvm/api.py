@@ -250,3 +250,92 @@ KVM_SET_MP_STATE = _iow(0x99, MpState)
 
 class KvmError(Exception):
     """A KVM call that failed, or a KVM this machine cannot use: one line for the user."""
+
+
+# -- saved state (migration, snapshots): the vCPU and VM state ioctls -----------------------
+class Fpu(ctypes.Structure):                          # 4.22 KVM_GET_FPU (x86)
+    _fields_ = [("fpr", u8 * 128), ("fcw", u16), ("fsw", u16), ("ftwx", u8), ("pad1", u8),
+                ("last_opcode", u16), ("last_ip", u64), ("last_dp", u64),
+                ("xmm", u8 * 256), ("mxcsr", u32), ("pad2", u32)]
+
+
+class LapicState(ctypes.Structure):                   # 4.57 KVM_GET_LAPIC: the APIC page
+    _fields_ = [("regs", ctypes.c_char * 1024)]
+
+
+class Irqchip(ctypes.Structure):                      # 4.26 KVM_GET_IRQCHIP
+    _fields_ = [("chip_id", u32), ("pad", u32), ("chip", ctypes.c_char * 512)]
+
+
+class IrqchipId(enum.IntEnum):
+    PIC_MASTER = 0
+    PIC_SLAVE = 1
+    IOAPIC = 2
+
+
+class PitChannelState(ctypes.Structure):              # struct kvm_pit_channel_state
+    _fields_ = [("count", u32), ("latched_count", u16), ("count_latched", u8),
+                ("status_latched", u8), ("status", u8), ("read_state", u8),
+                ("write_state", u8), ("write_latch", u8), ("rw_mode", u8), ("mode", u8),
+                ("bcd", u8), ("gate", u8), ("count_load_time", ctypes.c_int64)]
+
+
+class PitState2(ctypes.Structure):                    # 4.72 KVM_GET_PIT2
+    _fields_ = [("channels", PitChannelState * 3), ("flags", u32), ("reserved", u32 * 9)]
+
+
+class ClockData(ctypes.Structure):                    # 4.53 KVM_GET_CLOCK
+    _fields_ = [("clock", u64), ("flags", u32), ("pad0", u32), ("realtime", u64),
+                ("host_tsc", u64), ("pad", u32 * 4)]
+
+
+class VcpuEvents(ctypes.Structure):                   # 4.31 KVM_GET_VCPU_EVENTS, as bytes:
+    _fields_ = [("raw", ctypes.c_char * 64)]         # pending exception/interrupt/NMI/SIPI/SMI
+
+
+class DebugRegs(ctypes.Structure):                    # 4.32 KVM_GET_DEBUGREGS
+    _fields_ = [("db", u64 * 4), ("dr6", u64), ("dr7", u64), ("flags", u64),
+                ("reserved", u64 * 9)]
+
+
+class Xsave(ctypes.Structure):                        # 4.42 KVM_GET_XSAVE (the legacy 4 KiB area)
+    _fields_ = [("region", u32 * 1024)]
+
+
+class Xcr(ctypes.Structure):
+    _fields_ = [("xcr", u32), ("reserved", u32), ("value", u64)]
+
+
+class Xcrs(ctypes.Structure):                         # 4.44 KVM_GET_XCRS
+    _fields_ = [("nr_xcrs", u32), ("flags", u32), ("xcrs", Xcr * 16), ("padding", u64 * 16)]
+
+
+class MsrListHeader(ctypes.Structure):                # 4.3 KVM_GET_MSR_INDEX_LIST
+    _fields_ = [("nmsrs", u32)]
+
+
+def msr_list_type(n: int):
+    class MsrList(ctypes.Structure):
+        _fields_ = [("nmsrs", u32), ("indices", u32 * n)]
+    return MsrList
+
+
+KVM_GET_MSR_INDEX_LIST = _iowr(0x02, MsrListHeader)
+KVM_GET_IRQCHIP = _iowr(0x62, Irqchip)
+KVM_SET_IRQCHIP = _ior(0x63, Irqchip)
+KVM_SET_CLOCK = _iow(0x7B, ClockData)
+KVM_GET_CLOCK = _ior(0x7C, ClockData)
+KVM_GET_FPU = _ior(0x8C, Fpu)
+KVM_SET_FPU = _iow(0x8D, Fpu)
+KVM_GET_LAPIC = _ior(0x8E, LapicState)
+KVM_SET_LAPIC = _iow(0x8F, LapicState)
+KVM_GET_VCPU_EVENTS = _ior(0x9F, VcpuEvents)
+KVM_SET_VCPU_EVENTS = _iow(0xA0, VcpuEvents)
+KVM_GET_PIT2 = _ior(0x9F, PitState2)
+KVM_SET_PIT2 = _iow(0xA0, PitState2)
+KVM_GET_DEBUGREGS = _ior(0xA1, DebugRegs)
+KVM_SET_DEBUGREGS = _iow(0xA2, DebugRegs)
+KVM_GET_XSAVE = _ior(0xA4, Xsave)
+KVM_SET_XSAVE = _iow(0xA5, Xsave)
+KVM_GET_XCRS = _ior(0xA6, Xcrs)
+KVM_SET_XCRS = _iow(0xA7, Xcrs)

@@ -69,6 +69,11 @@ class KvmRunner:
         self.thread: threading.Thread | None = None  # vCPU 0's thread (monitor's thread-id)
         self.exit_counts: dict[str, int] = {}
         self.kickable = install_kick_handler()
+        # Called (under the device lock) once every vCPU is out of the guest
+        # after a pause: the board finishes work the guest asked for before
+        # it stopped (virtio notifies still in their ioeventfds), so a
+        # stopped machine has no request in flight when its state is saved.
+        self.quiesce_hooks: list[Callable[[], None]] = []
 
     # -- control, from any thread ------------------------------------------------------
     def start_thread(self) -> None:
@@ -116,6 +121,10 @@ class KvmRunner:
                 if not self._cond.wait(0.05):
                     self._kick_all()
             self.clock.stop()
+        if self.quiesce_hooks:
+            with self.lock:
+                for hook in self.quiesce_hooks:
+                    hook()
 
     def stop(self) -> None:
         with self._cond:
@@ -131,10 +140,21 @@ class KvmRunner:
                 t.join(timeout)
 
     def run_on_vcpu(self, fn: Callable[[], T], timeout: float | None = None) -> T:
-        """Run `fn` with the devices quiescent (under the device lock).
-        Device state belongs to whoever holds the lock, not to one thread."""
-        with self.lock:
-            return fn()
+        """Run `fn` with the machine quiescent: the vCPUs out of KVM_RUN (so
+        their registers can be read) and the device lock held. As TCG's
+        version, the guest makes no progress meanwhile."""
+        if self.on_vcpu_thread():
+            with self.lock:
+                return fn()
+        was_running = self._run_allowed
+        if was_running:
+            self.pause()         # before the lock: a vCPU may be waiting for it
+        try:
+            with self.lock:
+                return fn()
+        finally:
+            if was_running and not self.stopped:
+                self.resume()
 
     # -- the I/O thread ------------------------------------------------------------------
     def _io_loop(self) -> None:

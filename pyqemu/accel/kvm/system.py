@@ -3,7 +3,6 @@ capabilities, the vCPU mapping size and the CPUID the host supports."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 

@@ -129,7 +129,8 @@ def find(image, name: str) -> F.Snapshot:
     raise BlockError(f"Can't find the snapshot '{name}' in '{image.filename}'")
 
 
-def create(image, name: str, vm_state_size: int = 0, vm_clock_nsec: int = 0) -> F.Snapshot:
+def create(image, name: str, vm_state_size: int = 0, vm_clock_nsec: int = 0,
+           icount: int = 0) -> F.Snapshot:
     image.check_writable()
     if any(s.name == name for s in image.snapshots):
         raise BlockError(f"Could not create snapshot '{name}': snapshot name already exists")
@@ -150,7 +151,7 @@ def create(image, name: str, vm_state_size: int = 0, vm_clock_nsec: int = 0) -> 
     ids = [int(s.id_str) for s in image.snapshots if s.id_str.isdigit()]
     now = time.time()
     snap = F.Snapshot(l1_off, size, str(max(ids, default=0) + 1), name, int(now), int(now % 1 * 1e9),
-                      vm_clock_nsec, vm_state_size, image.header.size, icount=0)
+                      vm_clock_nsec, vm_state_size, image.header.size, icount=icount)
     _write_table(image, image.snapshots + [snap])
     return snap
 

@@ -15,6 +15,7 @@ import struct
 
 from ..virtio.device import VirtioDevice
 from ..virtio.virtqueue import VirtqueueError
+from ...migration.vmstate import VMStateDescription, buffer, u8, u64
 
 VIRTIO_ID_INPUT = 18
 EVENTQ, STATUSQ = 0, 1
@@ -52,6 +53,14 @@ class VirtioPowerButton(VirtioDevice):
     device_id = VIRTIO_ID_INPUT
     num_queues = 2
     queue_max = 64            # as QEMU's virtio-input queues
+    # Migrated state (pyqemu/migration/vmstate.py): the config selector and
+    # the key events the driver has not taken yet.
+    VMSTATE = VMStateDescription("virtio-input", 1, 1, (
+        u64("driver_features"), u8("_select"), u8("_subsel"),
+        buffer("_pending", get=lambda d: b"".join(d._pending),
+               set=lambda d, v: d._pending.__setitem__(slice(None), [
+                   bytes(v[i:i + INPUT_EVENT.size]) for i in range(0, len(v), INPUT_EVENT.size)])),
+    ))
 
     def __init__(self) -> None:
         super().__init__()

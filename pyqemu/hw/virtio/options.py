@@ -4,12 +4,13 @@ for every error)."""
 
 from __future__ import annotations
 
-from ...block import BlockError, blockdev_from_options, drive_from_options
-from ...block.options import parse_bool, split_options
-from .blk import VirtioBlk
-from .console import VirtioConsole
-from .device import VirtioDevice
-from .rng import VirtioRng
+from typing import TYPE_CHECKING
+
+# The block layer and the device models are imported where a -drive,
+# -blockdev, -global or virtio -device asks for them: a command line with
+# none of those (the x86 board's start-up path) does not pay for them.
+if TYPE_CHECKING:
+    from .device import VirtioDevice
 
 
 class VirtioOptionError(Exception):
@@ -32,6 +33,9 @@ class VirtioOptions:
         return self.devices + self.shorthand
 
     def add_drive(self, text: str) -> None:
+        from ...block import BlockError, drive_from_options
+        from ...block.options import split_options
+        from .blk import VirtioBlk
         opts = dict(split_options(text))
         iface = opts.pop("if", "none")
         if iface not in ("none", "virtio"):
@@ -45,6 +49,8 @@ class VirtioOptions:
             self.drives[name] = drive_from_options(opts)
         except BlockError as e:
             raise VirtioOptionError(f"-drive {text}: {e}") from None
+        # The drive's id names its BlockBackend (query-block's "device").
+        self.drives[name].name = opts.get("id") or ""
         if iface == "virtio":
             # QEMU's shorthand makes a virtio-blk-pci; pyqemu has no PCI, so a
             # virtio-blk-device in a free MMIO slot stands in for it.
@@ -53,6 +59,8 @@ class VirtioOptions:
             self.shorthand.append(VirtioBlk(backend, read_only=backend.read_only))
 
     def add_blockdev(self, text: str) -> None:
+        from ...block import BlockError, blockdev_from_options
+        from ...block.options import split_options
         opts = dict(split_options(text))
         name = opts.get("node-name")
         if not name:
@@ -74,6 +82,8 @@ class VirtioOptions:
         key, _, value = text.partition("=")
         if not key.startswith("virtio-mmio."):
             return False
+        from ...block import BlockError
+        from ...block.options import parse_bool
         prop = key[len("virtio-mmio."):]
         if prop != "force-legacy":
             raise VirtioOptionError(f"can't apply global {text}: Property '{key}' not found")
@@ -86,6 +96,10 @@ class VirtioOptions:
 
     def add_device(self, text: str, chardevs) -> bool:
         """A -device; False if the model is not a virtio one (someone else's)."""
+        from ...block.options import split_options
+        from .blk import VirtioBlk
+        from .console import VirtioConsole
+        from .rng import VirtioRng
         pairs = split_options(text)
         model = pairs[0][0] if pairs and pairs[0][1] in ("", None) else ""
         opts = dict(p for p in pairs[1:])
@@ -105,8 +119,9 @@ class VirtioOptions:
                                         "another device")
             self.used.add(drive)
             backend = self.drives[drive]
-            self.devices.append(VirtioBlk(backend, serial=opts.get("serial"),
-                                          read_only=backend.read_only))
+            blk = VirtioBlk(backend, serial=opts.get("serial"), read_only=backend.read_only)
+            blk.qdev_id = opts.get("id")
+            self.devices.append(blk)
         elif model == "virtio-rng-device":
             self._known(opts, where, model, {"id"})
             self.devices.append(VirtioRng())

@@ -2,7 +2,8 @@
 
     guest-physical                         I/O ports
     0x00000000  RAM (below 3 GiB)          0x3f8-0x3ff  16550A UART, GSI 4
-    0x000f0000  MP floating pointer + table
+    0x000e0000  ACPI: RSDP, XSDT, FADT, DSDT (virtio-mmio), MADT
+    0x000f0000  MP floating pointer + table    0x600-0x602  ACPI sleep control/status, reset
     0xfeb00000  virtio-mmio slots          0xf4 (e.g.)  isa-debug-exit (-device)
                 (0x200 apart, GSI 5+n)
     0xfec00000  IOAPIC   (in-kernel)
@@ -17,7 +18,6 @@ reached through the exits the runner dispatches here.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -31,6 +31,8 @@ from ...chardev.base import Chardev
 from ...hw.char.ns16550a import Ns16550a
 from ...hw.irq import IRQLine
 from ...hw.x86.debug_exit import IsaDebugExit
+from ...hw.x86 import acpi_pm
+from ...hw.x86.acpi import build_acpi
 from ...hw.x86.mptable import build_mptable
 from ...memory.address_space import AddressSpace, GuestMemoryError
 from ...memory.region import MmioRegion, RamRegion
@@ -39,10 +41,13 @@ from ...system.events import EventQueue
 from ...system.runstate import RunState, RunStateMachine, ShutdownCause
 from ..loader import LoadError
 from . import boot
+from .dirty import DirtyTrackingBus
 
 COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
 MPTABLE_ADDR = 0xF0000          # in the BIOS area Linux and the MP spec search
+ACPI_ADDR = 0xE0000             # RSDP (found by the legacy scan too) and the tables
 LOW_RAM_MAX = 3 << 30
+MSR_IA32_TSC, MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING = 0x10, 0x1A0, 1
 HIGH_RAM_BASE = 1 << 32
 DEFAULT_RAM = 128 << 20
 MAX_RAM = 1 << 40
@@ -70,10 +75,14 @@ class MicrovmConfig:
     virtio_devices: list = field(default_factory=list)
     virtio_legacy: bool = True
     xlen: int = 64               # the monitor's RISC-V-shaped queries read it
+    decompress_bzimage: bool = False   # -machine microvm,x-decompress-bzimage=on
 
 
 class CpuView:
-    """What the monitor asks of a CPU: its index and program counter."""
+    """What the monitor asks of a CPU (through runner.run_on_vcpu, so the
+    vCPU is out of KVM_RUN): its index, program counter and register dump."""
+
+    xlen = 64
 
     def __init__(self, vcpu: KvmVcpu):
         self._vcpu = vcpu
@@ -83,6 +92,9 @@ class CpuView:
     def pc(self) -> int:
         return self._vcpu.get_regs().rip
 
+    def dump_registers(self) -> str:
+        return f"\nCPU#{self.hart_id}\n{self._vcpu.dump_state()}"
+
 
 class MicrovmMachine:
     target_arch = "x86_64"
@@ -91,6 +103,7 @@ class MicrovmMachine:
         self.cfg = cfg
         self.exit_code: int | None = None
         self.dumped_dtb = False
+        self.triple_faults = 0
         if cfg.ram_size < (2 << 20) or cfg.ram_size > MAX_RAM:
             raise MachineError(f"-m: RAM size {cfg.ram_size} out of range for microvm "
                                f"(2M .. {MAX_RAM >> 20}M)")
@@ -110,7 +123,7 @@ class MicrovmMachine:
         self.clock = VirtualClock()
         self.clock.stop()
         self.events = EventQueue()
-        self.bus = AddressSpace("memory")
+        self.bus = DirtyTrackingBus("memory")
         self.io = AddressSpace("io")
         self._map_ram()
         log = cfg.log
@@ -118,7 +131,9 @@ class MicrovmMachine:
         self.uart = Ns16550a(IRQLine(self._set_gsi, COM1_GSI), cfg.serial, clock=self.clock,
                              log=self._guest_err)
         self.io.map(COM1_PORT, MmioRegion("serial", COM1_SIZE, self.uart))
-        self.devices: list = [self.uart]
+        self.acpi_pm = acpi_pm.AcpiPm(self._on_acpi_poweroff, self._guest_reset, log=self._guest_err)
+        self.io.map(acpi_pm.SLEEP_CONTROL_PORT, MmioRegion("acpi-pm", acpi_pm.PORT_COUNT, self.acpi_pm))
+        self.devices: list = [self.uart, self.acpi_pm]
         for iobase, iosize in cfg.debug_exits:
             dev = IsaDebugExit(self._on_debug_exit, iobase, iosize)
             try:
@@ -127,7 +142,9 @@ class MicrovmMachine:
                 raise MachineError(f"-device isa-debug-exit,iobase={iobase:#x}: {e}") from None
             self.devices.append(dev)
         self.virtio: list = []
+        self.virtio_slots: list[tuple[int, int]] = []     # (base, gsi) of each transport
         self.virtio_iothread = None
+        self.runner_quiesce_hooks: list = []
         self._map_virtio()
         if cfg.serial is not None:
             cfg.serial.attach(self.uart.receive, self.events, on_break=self.uart.receive_break)
@@ -142,6 +159,8 @@ class MicrovmMachine:
             raise MachineError(str(e)) from None
         self.harts = [CpuView(v) for v in self.vcpus]
         self.runner = KvmRunner(self.vcpus, self.clock, self.events, self, self.lock, log)
+        self.runner.quiesce_hooks = self.runner_quiesce_hooks
+        self._migration_state = None
         self.runstate = RunStateMachine(self.runner)
         self.exit_requested = threading.Event()
         self.exit_listeners: list = []
@@ -171,8 +190,7 @@ class MicrovmMachine:
         self.vm.set_irq_line(gsi, level)
 
     def memory_map(self) -> boot.MemoryMap:
-        ranges = [(0, 0x9FC00, boot.E820_RAM), (0x9FC00, 0x400, boot.E820_RESERVED),
-                  (0xF0000, 0x10000, boot.E820_RESERVED)]
+        ranges = [(0, 0x9FC00, boot.E820_RAM), (0x9FC00, 0x100000 - 0x9FC00, boot.E820_RESERVED)]
         for base, region in self.ram_regions:
             start = max(base, 0x100000)
             ranges.append((start, base + region.size - start, boot.E820_RAM))
@@ -182,9 +200,19 @@ class MicrovmMachine:
         cfg = self.cfg
         boot.install_boot_tables(self.bus)
         self.bus.load_image(MPTABLE_ADDR, build_mptable(MPTABLE_ADDR, cfg.smp))
+        used = []
+        if self.virtio:
+            from .virtio import VIRTIO_STRIDE      # the virtio models: only with virtio devices
+            used = [(base, VIRTIO_STRIDE, gsi) for t, (base, gsi) in zip(self.virtio, self.virtio_slots)
+                    if t.device is not None]
+        pm = (acpi_pm.SLEEP_CONTROL_PORT, acpi_pm.SLEEP_STATUS_PORT, acpi_pm.RESET_PORT,
+              acpi_pm.RESET_VALUE)
+        self.bus.load_image(ACPI_ADDR, build_acpi(ACPI_ADDR, cfg.smp, used, pm_ports=pm))
+        self.acpi_addr = ACPI_ADDR
         from . import linux
         try:
-            state = linux.load_any(self, cfg.kernel, cfg.append or "", cfg.initrd)
+            state = linux.load_any(self, cfg.kernel, cfg.append or "", cfg.initrd,
+                                   cfg.decompress_bzimage)
         except LoadError as e:
             raise MachineError(str(e)) from None
         self.boot_state = state
@@ -192,6 +220,9 @@ class MicrovmMachine:
 
     def _reset_vcpus(self) -> None:
         for v in self.vcpus:
+            # What firmware would have set: fast string operations on (IA32_MISC_ENABLE bit 0,
+            # as QEMU's default), no TSC offset from a previous run.
+            v.set_msrs({MSR_IA32_MISC_ENABLE: MISC_ENABLE_FAST_STRING, MSR_IA32_TSC: 0})
             if v.index == 0:
                 sregs, regs = v.get_sregs(), api.Regs()
                 boot.apply_entry_state(sregs, regs, self.boot_state)
@@ -238,9 +269,13 @@ class MicrovmMachine:
                          daemon=True).start()
 
     def triple_fault(self, vcpu: KvmVcpu) -> None:
-        """KVM_EXIT_SHUTDOWN: the CPU reset itself; a reset request, as on a PC."""
-        os.write(2, f"KVM: triple fault on CPU {vcpu.index} (KVM_EXIT_SHUTDOWN)\n"
-                    f"{vcpu.dump_state()}".encode())
+        """KVM_EXIT_SHUTDOWN: the CPU reset itself; a reset request, as on a PC.
+        The registers are printed for the first one only: a guest that faults
+        again after every reset would otherwise flood the terminal."""
+        self.triple_faults += 1
+        if self.triple_faults == 1:
+            os.write(2, f"KVM: triple fault on CPU {vcpu.index} (KVM_EXIT_SHUTDOWN)\n"
+                        f"{vcpu.dump_state()}".encode())
         self._guest_reset()
 
     def system_event(self, vcpu: KvmVcpu, kind: int) -> None:
@@ -248,6 +283,11 @@ class MicrovmMachine:
             self._async(self.request_shutdown, ShutdownCause.GUEST_SHUTDOWN)
         else:
             self._guest_reset()
+
+    def _on_acpi_poweroff(self) -> None:
+        if self.exit_code is None:
+            self.exit_code = 0
+        self._async(self.request_shutdown, ShutdownCause.GUEST_SHUTDOWN)
 
     def _on_debug_exit(self, status: int) -> None:
         self.exit_code = status
@@ -324,6 +364,49 @@ class MicrovmMachine:
         if self.exit_code is None:
             self.exit_code = code
         self.request_shutdown(cause, force_exit=True)
+
+    # -- dirty-page logging (for live migration: which RAM pages to resend) ----------------
+    def set_dirty_logging(self, enabled: bool) -> None:
+        """KVM's log for the guest's writes, the bus's for the VMM's."""
+        with self.lock:
+            self.vm.set_dirty_logging(enabled)
+            self.bus.logging = enabled
+            self.bus.take_vmm_dirty()
+
+    def take_dirty_pages(self) -> set[int]:
+        """Guest-physical page numbers written since the previous call, by
+        the guest (KVM_GET_DIRTY_LOG) or by a device; both logs emptied."""
+        with self.lock:
+            pages = self.bus.take_vmm_dirty()
+            for slot in self.vm.slots:
+                pages.update(addr // 4096 for addr in self.vm.get_dirty_log(slot))
+        return pages
+
+    # -- migration and snapshots (pyqemu/migration/state.py's board hooks) -----------------
+    def _state(self):
+        if self._migration_state is None:
+            from .vmstate import MicrovmState
+            self._migration_state = MicrovmState(self)
+        return self._migration_state
+
+    def vmstate_sections(self) -> list[tuple]:
+        return self._state().sections()
+
+    def ram_blocks(self) -> list:
+        return self._state().ram_blocks()
+
+    def block_backends(self) -> list:
+        return self._state().block_backends()
+
+    def ram_sender(self, blocks):
+        """Live migration's RAM passes driven by the dirty logs."""
+        from .dirty import DirtyLogSender
+        return DirtyLogSender(self, blocks)
+
+    def dirty_pages(self) -> list[int]:
+        """Guest-physical addresses of the 4 KiB pages the guest wrote since
+        logging started or the previous call (KVM_GET_DIRTY_LOG clears them)."""
+        return [addr for slot in self.vm.slots for addr in self.vm.get_dirty_log(slot)]
 
     def kvm_info(self) -> dict:
         return {"enabled": True, "present": True}

@@ -19,6 +19,7 @@ from ...hw.virtio.mmio import Reg, VirtioMmio
 from ...memory.region import MmioRegion
 
 VIRTIO_BASE, VIRTIO_STRIDE, VIRTIO_COUNT, VIRTIO_GSI = 0xFEB00000, 0x200, 8, 5
+DRIVER_OK = 4                      # virtio 1.1 2.1 device status bit
 
 
 class IrqfdLine:
@@ -68,6 +69,19 @@ class VirtioIoThread:
             self._thread = threading.Thread(target=self._loop, name="virtio-iothread", daemon=True)
             self._thread.start()
 
+    def drain(self) -> None:
+        """With the vCPUs stopped and the device lock held: serve every
+        queue of every ready device now, whether or not its ioeventfd has
+        fired yet (a notify this thread took but has not served finds the
+        ring already done: serving a queue twice is harmless)."""
+        for fd, (transport, queue) in self._targets.items():
+            try:
+                os.read(fd, 8)
+            except BlockingIOError:
+                pass
+            if transport.device is not None and transport.status & DRIVER_OK:
+                transport.mmio_write(Reg.QUEUE_NOTIFY, 4, queue)
+
     def stop(self) -> None:
         os.write(self._stop_fd, (1).to_bytes(8, "little"))
 
@@ -115,4 +129,5 @@ def attach_virtio(machine) -> None:
                 except KvmError:
                     continue          # the notify then exits to Python like any MMIO write
                 iothread.add(fd, t, q)
-    machine.slots_described = [(VIRTIO_BASE + VIRTIO_STRIDE * s, VIRTIO_GSI + s) for s in range(VIRTIO_COUNT)]
+    machine.runner_quiesce_hooks.append(iothread.drain)
+    machine.virtio_slots = [(VIRTIO_BASE + VIRTIO_STRIDE * s, VIRTIO_GSI + s) for s in range(VIRTIO_COUNT)]
