@@ -330,8 +330,17 @@ class LLVMBackend:
             # Tracing and hooks see every block: one block per entry then.
             if nat.one_block or (log is not None and (log.enabled("exec") or log.enabled("cpu"))):
                 b = 1
+            elif nat.user is None:
+                b = budget
+                clock = getattr(cpu, "clock", None)
+                if clock is not None and hasattr(clock, "begin_slice"):
+                    # Time counts instructions (-icount): stop at the next
+                    # timer deadline, as the Python tiers do within a block
+                    # or so, so that timers fire on time.
+                    left = (clock.next_deadline - clock.now_ns()) >> clock.shift
+                    b = max(1, min(b, left))
             else:
-                b = budget if nat.user is None else budget_user
+                b = budget_user
             w[Word.BUDGET] = w[Word.BUDGET0] = b
             w[Word.PC] = cpu.pc
             w[Word.FLAGS] = flags
