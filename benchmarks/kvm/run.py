@@ -12,6 +12,10 @@ microvm on the same test guests (tests/x86_guests):
   (pages resident in our RAM mapping after the same guest ran in-process).
 
     python benchmarks/kvm/run.py [--runs 5] [--exits 50000] [--json out.json]
+    python benchmarks/kvm/run.py --startup-only [--runs 25]   # interleaved rounds of 5
+
+Our VMM runs from compiled bytecode (see vmm_env) after one warm-up run,
+as an installed package would.
 """
 
 from __future__ import annotations

@@ -53,14 +53,14 @@ class VM:
     """One pyqemu-system-x86_64 running migcount on a qcow2 disk."""
 
     def __init__(self, tmp: Path, name: str, disk: str, *extra: str, mem: str = "64M",
-                 delay: int = 3000):
+                 append: str = "delay=3000"):
         self.tmp = tmp
         self.name = name
         self.console = tmp / f"{name}.console"
         self.qmp_path = str(tmp / f"{name}.qmp")
         self.stderr_path = tmp / f"{name}.stderr"
         self.argv = [sys.executable, "-m", "pyqemu.cli.system_x86", "-M", "microvm", "-m", mem,
-                     "-nographic", "-kernel", guest_elf(), "-append", f"delay={delay}",
+                     "-nographic", "-kernel", guest_elf(), "-append", append,
                      "-serial", f"file:{self.console}", "-monitor", "none",
                      "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
                      "-drive", f"file={disk},if=none,id=d0,format=qcow2",
@@ -92,7 +92,7 @@ class VM:
             c = self.counts()
             if c and c[-1] >= n:
                 return c[-1]
-            if self.proc.poll() is not None:
+            if self.proc.poll() is not None or b"FAIL" in self.output():
                 break
             time.sleep(0.05)
         raise AssertionError(f"{self.name}: count {n} not reached; console "

@@ -339,3 +339,30 @@ KVM_GET_XSAVE = _ior(0xA4, Xsave)
 KVM_SET_XSAVE = _iow(0xA5, Xsave)
 KVM_GET_XCRS = _ior(0xA6, Xcrs)
 KVM_SET_XCRS = _iow(0xA7, Xcrs)
+
+
+# -- GSI routing (4.52 KVM_SET_GSI_ROUTING) -----------------------------------------------
+class IrqRoutingIrqchip(ctypes.Structure):
+    _fields_ = [("irqchip", u32), ("pin", u32)]
+
+
+class IrqRoutingUnion(ctypes.Union):
+    _fields_ = [("irqchip", IrqRoutingIrqchip), ("pad", u32 * 8)]
+
+
+class IrqRoutingEntry(ctypes.Structure):              # struct kvm_irq_routing_entry
+    _fields_ = [("gsi", u32), ("type", u32), ("flags", u32), ("pad", u32), ("u", IrqRoutingUnion)]
+
+
+class IrqRoutingHeader(ctypes.Structure):             # struct kvm_irq_routing without entries
+    _fields_ = [("nr", u32), ("flags", u32)]
+
+
+def irq_routing_type(n: int):
+    class IrqRouting(ctypes.Structure):
+        _fields_ = [("nr", u32), ("flags", u32), ("entries", IrqRoutingEntry * n)]
+    return IrqRouting
+
+
+KVM_IRQ_ROUTING_IRQCHIP = 1
+KVM_SET_GSI_ROUTING = _iow(0x6A, IrqRoutingHeader)

@@ -1,6 +1,6 @@
 """The state KVM keeps for a VM and its vCPUs, read and written back for
 migration and snapshots (api.rst section 4: KVM_GET/SET_REGS, _SREGS,
-_XSAVE (or _FPU), _XCRS, _MSRS, _MP_STATE, _LAPIC, _VCPU_EVENTS,
+_XSAVE (FPU, SSE and AVX state), _XCRS, _MSRS, _MP_STATE, _LAPIC, _VCPU_EVENTS,
 _DEBUGREGS; on the VM: _IRQCHIP for the two PICs and the IOAPIC, _PIT2,
 _CLOCK).
 
@@ -76,9 +76,12 @@ class VcpuState:
     """One vCPU's KVM state as bytes (captured by `capture`, written back by
     `restore`, both with the vCPU out of KVM_RUN)."""
 
-    def __init__(self, vcpu, msr_indices: list[int]):
+    def __init__(self, vcpu, kvm_fd: int):
         self.vcpu = vcpu
-        self.msr_indices = msr_indices
+        self.kvm_fd = kvm_fd
+        # Asked of KVM at the first capture, with the vCPU out of KVM_RUN: a
+        # vCPU ioctl on a running vCPU waits for its next exit (vcpu mutex).
+        self.msr_indices: list[int] | None = None
         self.regs = b""
         self.sregs = b""
         self.xsave = b""
@@ -91,6 +94,8 @@ class VcpuState:
 
     def capture(self) -> None:
         fd = self.vcpu.fd
+        if self.msr_indices is None:
+            self.msr_indices = saved_msr_indices(self.kvm_fd, fd)
         self.regs = _raw(_get(fd, api.KVM_GET_REGS, api.Regs(), "registers"))
         self.sregs = _raw(_get(fd, api.KVM_GET_SREGS, api.Sregs(), "special registers"))
         self.xsave = _raw(_get(fd, api.KVM_GET_XSAVE, api.Xsave(), "XSAVE area"))

@@ -13,6 +13,7 @@ from .ioctl import ioctl
 from .system import Kvm
 
 PAGE_SIZE = 4096
+IOAPIC_PINS = 24                # KVM's in-kernel IOAPIC
 # The TSS and identity-map pages Intel's real-mode emulation needs (api.rst
 # 4.36/4.37): three pages and one page just below the 4 GiB MMIO hole's
 # top reserved area, where no RAM or device of ours lives.
@@ -91,9 +92,30 @@ class KvmVm:
     def create_irqchip(self) -> None:
         try:
             ioctl(self.fd, api.KVM_CREATE_IRQCHIP)
+            self._route_isa_irq0_to_pin2()
             ioctl(self.fd, api.KVM_CREATE_PIT2, api.PitConfig(flags=0))
         except OSError as e:
             raise api.KvmError(f"kvm: creating the in-kernel irqchip/PIT failed: {e.strerror}") from None
+
+    def _route_isa_irq0_to_pin2(self) -> None:
+        """GSI routing as a PC wires it and as our MADT's interrupt source
+        override says: ISA IRQ 0 (the PIT, which KVM injects on GSI 0) on
+        IOAPIC pin 2; KVM's default table puts it on pin 0. GSIs 0-15 also
+        reach the PICs (IRQ 2 is the cascade); GSIs 1, 3-23 pin for pin."""
+        routes = []                                   # (gsi, irqchip, pin)
+        for gsi in range(16):
+            if gsi != 2:
+                routes.append((gsi, api.IrqchipId.PIC_MASTER if gsi < 8 else api.IrqchipId.PIC_SLAVE,
+                               gsi % 8))
+        for gsi in range(IOAPIC_PINS):
+            if gsi != 2:
+                routes.append((gsi, api.IrqchipId.IOAPIC, 2 if gsi == 0 else gsi))
+        table = api.irq_routing_type(len(routes))(nr=len(routes))
+        for i, (gsi, chip, pin) in enumerate(routes):
+            e = table.entries[i]
+            e.gsi, e.type = gsi, api.KVM_IRQ_ROUTING_IRQCHIP
+            e.u.irqchip.irqchip, e.u.irqchip.pin = chip, pin
+        ioctl(self.fd, api.KVM_SET_GSI_ROUTING, table)
 
     def set_irq_line(self, gsi: int, level: int) -> None:
         ioctl(self.fd, api.KVM_IRQ_LINE, api.IrqLevel(irq=gsi, level=level))

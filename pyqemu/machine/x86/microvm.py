@@ -5,7 +5,7 @@
     0x000e0000  ACPI: RSDP, XSDT, FADT, DSDT (virtio-mmio), MADT
     0x000f0000  MP floating pointer + table    0x600-0x602  ACPI sleep control/status, reset
     0xfeb00000  virtio-mmio slots          0xf4 (e.g.)  isa-debug-exit (-device)
-                (0x200 apart, GSI 5+n)
+                (24, 0x200 apart, from the top; n-th device GSI 5+n)
     0xfec00000  IOAPIC   (in-kernel)
     0xfee00000  LAPICs   (in-kernel)
     0x100000000 RAM above 3 GiB
@@ -41,6 +41,7 @@ from ...system.events import EventQueue
 from ...system.runstate import RunState, RunStateMachine, ShutdownCause
 from ..loader import LoadError
 from . import boot
+from .reset import KvmStateError, PowerOnState
 from .dirty import DirtyTrackingBus
 
 COM1_PORT, COM1_GSI, COM1_SIZE = 0x3F8, 4, 8
@@ -142,7 +143,7 @@ class MicrovmMachine:
                 raise MachineError(f"-device isa-debug-exit,iobase={iobase:#x}: {e}") from None
             self.devices.append(dev)
         self.virtio: list = []
-        self.virtio_slots: list[tuple[int, int]] = []     # (base, gsi) of each transport
+        self.virtio_slots: list[tuple[int, int | None]] = []   # (base, gsi or None if empty) per slot
         self.virtio_iothread = None
         self.runner_quiesce_hooks: list = []
         self._map_virtio()
@@ -157,6 +158,13 @@ class MicrovmMachine:
             raise MachineError(str(e)) from None
         except api.KvmError as e:
             raise MachineError(str(e)) from None
+        try:
+            self.power_on: PowerOnState | None = PowerOnState(self.kvm, self.vm, self.vcpus)  # before any KVM_RUN
+        except KvmStateError as e:
+            # A KVM without one of the state ioctls still runs guests; only
+            # resets then keep the previous boot's vCPU and irqchip state.
+            self.power_on = None
+            os.write(2, f"warning: resets will not reset the vCPUs' KVM state: {e}\n".encode())
         self.harts = [CpuView(v) for v in self.vcpus]
         self.runner = KvmRunner(self.vcpus, self.clock, self.events, self, self.lock, log)
         self.runner.quiesce_hooks = self.runner_quiesce_hooks
@@ -328,6 +336,11 @@ class MicrovmMachine:
     def reset(self) -> None:
         for d in self.devices:
             d.reset()
+        try:
+            if self.power_on is not None:
+                self.power_on.restore()      # LAPICs, vCPU registers/MSRs/events, IOAPIC, PICs, PIT
+        except KvmStateError as e:
+            os.write(2, f"system_reset: {e}\n".encode())
         self._load_images()
 
     def start_vcpus(self, paused: bool = False) -> None:

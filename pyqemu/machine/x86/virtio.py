@@ -1,6 +1,13 @@
 """virtio-mmio on microvm: the same transport and devices as the RISC-V
-board (hw/virtio), at QEMU microvm's slots (0xfeb00000, 0x200 apart, GSI
-5+n, filled from the top so the first -device is the last slot).
+board (hw/virtio), at QEMU 7.2 microvm's slots: 24 of them from 0xfeb00000,
+0x200 apart, filled from the top so the first -device is in the last slot
+(0xfeb02e00).
+
+QEMU wires those slots to a second, userspace IOAPIC (GSIs 24-47). Ours is
+KVM's single in-kernel IOAPIC with 24 pins, of which 5-23 are free (0-4: the
+PIT, PIC cascade, UART...): the n-th -device gets GSI 5+n, so up to 19
+devices; empty slots answer the magic value and device ID 0 but have no pin.
+Guests learn each device's GSI from the DSDT, as on QEMU's board.
 
 Queue notifications arrive through KVM ioeventfds (the guest's write to
 QueueNotify never leaves the kernel) and are served by an I/O thread;
@@ -18,7 +25,9 @@ from ...accel.kvm.api import KvmError
 from ...hw.virtio.mmio import Reg, VirtioMmio
 from ...memory.region import MmioRegion
 
-VIRTIO_BASE, VIRTIO_STRIDE, VIRTIO_COUNT, VIRTIO_GSI = 0xFEB00000, 0x200, 8, 5
+VIRTIO_BASE, VIRTIO_STRIDE, VIRTIO_COUNT, VIRTIO_GSI = 0xFEB00000, 0x200, 24, 5
+IOAPIC_PINS = 24
+VIRTIO_MAX_DEVICES = IOAPIC_PINS - VIRTIO_GSI
 DRIVER_OK = 4                      # virtio 1.1 2.1 device status bit
 
 
@@ -102,21 +111,27 @@ class VirtioIoThread:
 
 def attach_virtio(machine) -> None:
     cfg = machine.cfg
-    if len(cfg.virtio_devices) > VIRTIO_COUNT:
+    if len(cfg.virtio_devices) > VIRTIO_MAX_DEVICES:
         from .microvm import MachineError
-        raise MachineError(f"microvm has {VIRTIO_COUNT} virtio-mmio slots; "
+        raise MachineError(f"microvm has interrupt pins for {VIRTIO_MAX_DEVICES} virtio-mmio "
+                           f"devices (GSIs {VIRTIO_GSI}-{IOAPIC_PINS - 1}); "
                            f"{len(cfg.virtio_devices)} devices asked for")
+    from ...hw.irq import IRQLine
     machine.virtio_iothread = iothread = VirtioIoThread(machine.lock)
+    slots = []
     for slot in range(VIRTIO_COUNT):
         i = VIRTIO_COUNT - 1 - slot
         dev = cfg.virtio_devices[i] if i < len(cfg.virtio_devices) else None
-        gsi = VIRTIO_GSI + slot
+        gsi = VIRTIO_GSI + i if dev is not None else None
         base = VIRTIO_BASE + VIRTIO_STRIDE * slot
-        try:
-            irq = IrqfdLine(machine.vm.irqfd(gsi), gsi)
-        except KvmError:
-            from ...hw.irq import IRQLine
-            irq = IRQLine(machine._set_gsi, gsi)
+        slots.append((base, gsi))
+        if gsi is None:
+            irq = IRQLine(lambda _gsi, _level: None, 0)      # an empty slot never interrupts
+        else:
+            try:
+                irq = IrqfdLine(machine.vm.irqfd(gsi), gsi)
+            except KvmError:
+                irq = IRQLine(machine._set_gsi, gsi)
         t = VirtioMmio(machine.bus, irq, dev, legacy=cfg.virtio_legacy, log=machine._guest_err)
         machine.bus.map(base, MmioRegion("virtio-mmio", VIRTIO_STRIDE, t))
         machine.virtio.append(t)
@@ -130,4 +145,4 @@ def attach_virtio(machine) -> None:
                     continue          # the notify then exits to Python like any MMIO write
                 iothread.add(fd, t, q)
     machine.runner_quiesce_hooks.append(iothread.drain)
-    machine.virtio_slots = [(VIRTIO_BASE + VIRTIO_STRIDE * s, VIRTIO_GSI + s) for s in range(VIRTIO_COUNT)]
+    machine.virtio_slots = slots

@@ -13,7 +13,7 @@ out of KVM_RUN and written back to KVM in post_load.
 
 from __future__ import annotations
 
-from ...accel.kvm.state import KvmStateError, VcpuState, VmState, saved_msr_indices
+from ...accel.kvm.state import KvmStateError, VcpuState, VmState
 from ...migration.state import ClockState
 from ...migration.vmstate import VMStateDescription, VMStateError, buffer, u32, u64
 
@@ -50,13 +50,12 @@ VMSTATE_KVM_CLOCK = VMStateDescription("kvm-clock", 1, 1, (u64("clock_ns"),),
 
 
 class MicrovmState:
-    """The board's migration hooks, kept once per machine (the MSR list is
-    asked of KVM once)."""
+    """The board's migration hooks, kept once per machine. Building it
+    touches no vCPU (they may be running)."""
 
     def __init__(self, machine):
         self.machine = machine
-        msrs = saved_msr_indices(machine.kvm.fd, machine.vcpus[0].fd)
-        self.vcpus = [VcpuState(v, msrs) for v in machine.vcpus]
+        self.vcpus = [VcpuState(v, machine.kvm.fd) for v in machine.vcpus]
         self.vm = VmState(machine.vm)
         self.clock = ClockState(machine.clock)
 

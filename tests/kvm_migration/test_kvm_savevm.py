@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from kmhelpers import ROOT, VM, counts_in, guest_elf, img_check, make_disk, records
 
 
@@ -16,9 +18,12 @@ def _consecutive(counts: list[int]) -> bool:
     return counts == list(range(1, len(counts) + 1))
 
 
-def test_savevm_loadvm_same_process_then_loadvm_at_start(tmp_path):
+@pytest.mark.parametrize("append", ["delay=3000", "irq=5"], ids=["spinning", "pit-paced"])
+def test_savevm_loadvm_same_process_then_loadvm_at_start(tmp_path, append):
+    """pit-paced: the guest halts between PIT interrupts; it wakes after
+    loadvm only if the PIT, IOAPIC and LAPIC came back too."""
     disk = make_disk(tmp_path / "disk.qcow2")
-    vm = VM(tmp_path, "a", disk)
+    vm = VM(tmp_path, "a", disk, append=append)
     try:
         vm.wait_count(4)
         vm.qmp.cmd("stop")
@@ -67,7 +72,7 @@ def test_savevm_loadvm_same_process_then_loadvm_at_start(tmp_path):
     assert check.returncode == 0 and "No errors were found" in check.stdout
 
     # A new process, -loadvm before the first instruction.
-    vm2 = VM(tmp_path, "b", disk, "-loadvm", "s1")
+    vm2 = VM(tmp_path, "b", disk, "-loadvm", "s1", append=append)
     try:
         deadline = time.monotonic() + 20
         while len(counts_in(at_snapshot + vm2.output())) < taken + 5:
