@@ -61,7 +61,7 @@ SPECS = [
                "instruction (pyqemu's default: shift=0,sleep=on); sleep=on|off: let time pass "
                "in host time while the guest is idle; off: guest time follows host time",
                "[shift=]N[,sleep=on|off]|off"),
-    OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen)", "name"),
+    OptionSpec("tcg-backend", True, "pyqemu: select the TCG backend (interp, pycodegen, llvm)", "name"),
 ]
 
 MACHINES = [("virt", "RISC-V VirtIO board", True), ("none", "empty machine", False)]

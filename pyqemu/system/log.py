@@ -11,6 +11,7 @@ import sys
 CATEGORIES = {
     "in_asm": "show target assembly code for each compiled TB",
     "op": "show the IR of each compiled TB",
+    "out_asm": "show the host assembly of each natively compiled TB (llvm backend)",
     "int": "show interrupts/exceptions in short format",
     "exec": "show trace before each executed TB (lots of logs)",
     "cpu": "show CPU registers before entering a TB (lots of logs)",

@@ -41,9 +41,13 @@ def _first_difference(expected: str, actual: str) -> str:
 
 
 # Every TCG backend must pass the same guests.
-@pytest.mark.parametrize("backend", ["interp", "pycodegen"])
+@pytest.mark.parametrize("backend", ["interp", "pycodegen", "llvm"])
 @pytest.mark.parametrize("name", GUEST_NAMES)
-def test_guest_matches_qemu(name, backend, qemu_runs, pyqemu_run):
+def test_guest_matches_qemu(name, backend, qemu_runs, pyqemu_run, monkeypatch):
+    if backend == "llvm":
+        # Compile after a few runs, not the default thousand: the guests are
+        # short, and their hot code must run natively to be tested.
+        monkeypatch.setenv("PYQEMU_LLVM_HOT_RUNS", "20")
     reference = qemu_runs(name)
     ours = pyqemu_run(name, backend)
     assert ours.status is not None, f"pyqemu timed out\n{ours.describe()}"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-TCG_BACKENDS = ("interp", "pycodegen")
+TCG_BACKENDS = ("interp", "pycodegen", "llvm")
 DEFAULT_BACKEND = "pycodegen"      # the faster one; interp is the reference
 
 
 def make_backend(name: str = DEFAULT_BACKEND):
-    """The reference interpreter or Python code generation."""
+    """The reference interpreter, Python code generation, or native code through LLVM."""
+    if name == "llvm":
+        from .llvm_engine import LLVMBackend
+        return LLVMBackend()
     if name == "pycodegen":
         from .pycodegen import PyCodegenBackend
         return PyCodegenBackend()

@@ -60,6 +60,10 @@ class RISCVCPU:
             backend = InterpBackend()
         self.backend = backend
         self.r = [0] * (64 + 1024)       # GPRs, FPRs, block temporaries
+        # A native backend keeps the registers (and its TLB and block table)
+        # in native memory it shares with this object: cpu.r becomes a view.
+        attach = getattr(backend, "attach", None)
+        self.native = attach(self) if attach is not None else None
         self.csrs = CSRFile(self)
         self._stimecmp_timer = clock.timer(self._update_stip) if (clock and sstc) else None
         self.reset()
@@ -130,6 +134,8 @@ class RISCVCPU:
             pair = self.tlbs[key] = ({}, {})
         self.tlb_r, self.tlb_w = pair
         self._fetch_page = None
+        if self.native is not None:
+            self.native.select_tlb(key)
 
     def flush_tlb(self) -> None:
         for r, w in self.tlbs.values():
@@ -137,12 +143,16 @@ class RISCVCPU:
             w.clear()
         self.itlb.clear()
         self._fetch_page = None
+        if self.native is not None:
+            self.native.flush_tlb()
 
     def flush_jump_caches(self) -> None:
         """Forget which block a virtual pc runs (the mapping may have
         changed); the blocks themselves stay in tb_phys."""
         for cache in self.tb_caches.values():
             cache.clear()           # cleared in place: tb_cur stays the live one
+        if self.native is not None:
+            self.native.flush_blocks()
 
     def flush_translations(self) -> None:
         """Drop every translated block (PMP and trigger changes: fetch
@@ -435,6 +445,8 @@ class RISCVCPU:
                     # path so they can invalidate.
                     for _r, w in self.tlbs.values():
                         w.clear()
+                    if self.native is not None:
+                        self.native.code_page_added(ppn)
                 pages[ppn].add(key)
             self.tb_phys[key] = tb
             if self.log and self.log.enabled("in_asm"):
@@ -485,6 +497,8 @@ class RISCVCPU:
         tb = self.tb_phys.pop(key, None)
         if tb is None:
             return
+        if self.native is not None:
+            self.native.flush_blocks()
         cache = self.tb_caches.get(key[0])
         if cache is not None and cache.get(key[1]) is tb:
             del cache[key[1]]
@@ -619,6 +633,17 @@ class RISCVCPU:
         """run_slice calling `before(tb)` ahead of each block: the -d exec/cpu
         trace, the Python API's hooks. A False return leaves that block unrun
         and ends the slice."""
+        if self.native is not None:
+            # Native code must not chain past the next block: `before` sees each.
+            self.native.one_block = True
+            try:
+                self._run_observed(max_tbs, events, before)
+            finally:
+                self.native.one_block = False
+            return
+        self._run_observed(max_tbs, events, before)
+
+    def _run_observed(self, max_tbs: int, events, before) -> None:
         for _ in range(max_tbs):
             if self.waiting:
                 if self.mip & self.mie:

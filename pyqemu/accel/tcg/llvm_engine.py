@@ -1,0 +1,361 @@
+"""The LLVM backend: tiers, the native compiler, the Python callbacks.
+
+A block starts on the Python tiers (pycodegen's, which itself starts on
+the interpreter); on its `hot_runs`-th run it is lowered to LLVM IR
+(llvm_lower.py), optimised and compiled to machine code by MCJIT, and its
+`code` becomes a small Python function that enters native code:
+
+- the hart's state is its `NativeState` (llvm_state.py), created when the
+  CPU is built (`attach`), with `cpu.r` a view of its register words;
+- native code runs that block and every block it chains to through the
+  native block table, up to a budget of blocks, and returns STOPPED (budget
+  spent or Python asked for control: a TLB or translation flush, a pending
+  interrupt, WFI), MISS (the next block has no native code in the table:
+  Python looks it up and runs it) or EXCEPTION (the exception a callback
+  caught is re-raised here, with PC and instret already precise);
+- entering a block installs it in the table, so a block compiled after its
+  predecessors is chained to from the next time on.
+
+Native code calls back into Python for helpers and for memory accesses the
+native TLB does not cover (ctypes callbacks, which take the GIL back; the
+native code itself runs with the GIL released).
+
+Compiled code is never freed: a flush only empties the table, so a block
+running while its translation is dropped finishes safely.
+"""
+
+from __future__ import annotations
+
+import copy
+import mmap
+import os
+import ctypes
+import struct
+import threading
+
+from .ir import Block
+from .llvm_inline import INLINE_HELPERS
+from .llvm_lower import MEM_SIGNED, MEM_STORE, CallSite, Unsupported, lower_block
+from .llvm_state import NativeState, Status, UserMemory, Word
+from .pycodegen import PyCodegenBackend
+
+M64 = (1 << 64) - 1
+
+# Blocks run this many times on the Python tiers before they are compiled:
+# compiling costs about as much as a few hundred Python runs of a block
+# (2-3 ms against 3-10 us). PYQEMU_LLVM_HOT_RUNS overrides it (tests use a
+# low value so that short programs run natively).
+HOT_RUNS = int(os.environ.get("PYQEMU_LLVM_HOT_RUNS", "1000"))
+# Blocks one entry into native code may run before it returns to Python
+# (which then checks interrupts, timers and posted work; in user mode
+# only signals, so entries there run longer: each costs a few microseconds).
+BUDGET = 10_000            # instructions
+BUDGET_USER = 500_000
+
+_BLOCK_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
+_HELPER_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
+_MEM_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64,
+                           ctypes.c_uint64)
+
+_PACK = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
+         8: struct.Struct("<Q")}
+
+# Native state address -> NativeState, call-site number -> CallSite: what
+# the callbacks find from the integers native code hands them.
+_STATES: dict[int, NativeState] = {}
+_SITES: list[CallSite] = []
+# id(host buffer) -> (buffer, host address): the buffers TLB entries point
+# into, kept alive here so their addresses stay valid.
+_BUFFERS: dict[int, tuple[object, int]] = {}
+
+
+def _buffer_addr(buf) -> int | None:
+    hit = _BUFFERS.get(id(buf))
+    if hit is not None and hit[0] is buf:
+        return hit[1]
+    try:
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    except (TypeError, ValueError):
+        return None                     # read-only or not a buffer: stays slow
+    _BUFFERS[id(buf)] = (buf, addr)
+    return addr
+
+
+def _sync_after_python(nat: NativeState, cpu) -> None:
+    """What Python code may have changed that native code looks at."""
+    w = nat.words
+    w[Word.FLAGS] = cpu.flags
+    w[Word.RESV] = cpu.reservation is not None
+    if cpu.waiting or (cpu.mip & cpu.mie):
+        w[Word.EXIT_REQ] = 1
+
+
+def _helper_callback(state_addr: int, site: int) -> int:
+    nat = _STATES[state_addr]
+    cpu = nat.cpu
+    w = nat.words
+    cs = _SITES[site]
+    args = [v if is_const else w[Word.ARGS + v] for is_const, v in cs.args]
+    left = w[Word.BUDGET]
+    cpu.instret += (w[Word.BUDGET0] - left) & M64
+    w[Word.BUDGET0] = left
+    cpu.pc = w[Word.PC]
+    try:
+        ret = cs.helper(cpu, *args)
+        if cs.has_dest:
+            w[Word.HRET] = ret & M64
+    except BaseException as e:            # re-raised by the native entry, with precise state
+        nat.exc = e
+        return 1
+    finally:
+        _sync_after_python(nat, cpu)
+    return 0
+
+
+def _mem_callback(state_addr: int, kind: int, va: int, value: int) -> int:
+    nat = _STATES[state_addr]
+    cpu = nat.cpu
+    size = kind & 15
+    store = bool(kind & MEM_STORE)
+    page = va >> 12
+    try:
+        if store:
+            e = cpu.tlb_w.get(page)
+            if e is not None and (va & 0xFFF) <= 4096 - size and cpu.reservation is None:
+                _PACK[size].pack_into(e[0], va + e[1], value & ((1 << (8 * size)) - 1))
+            else:
+                cpu.store_slow(va, size, value)
+                e = cpu.tlb_w.get(page)
+                if nat.code_map is not None and page not in cpu.code_pages:
+                    nat.code_map[page] = 0      # its code was dropped: stores go native again
+        else:
+            signed = bool(kind & MEM_SIGNED)
+            e = cpu.tlb_r.get(page)
+            if e is not None and (va & 0xFFF) <= 4096 - size:
+                v = int.from_bytes(e[0][va + e[1]:va + e[1] + size], "little", signed=signed)
+            else:
+                v = cpu.load_slow(va, size, signed)
+                e = cpu.tlb_r.get(page)
+            nat.words[Word.HRET] = v & M64
+        if e is not None:
+            base = _buffer_addr(e[0])
+            if base is not None:
+                nat.fill_tlb(store, page, base + e[1])
+    except BaseException as ex:
+        nat.exc = ex
+        return 1
+    finally:
+        _sync_after_python(nat, cpu)
+    return 0
+
+
+_HELPER_CB_OBJ = _HELPER_CB(_helper_callback)
+_MEM_CB_OBJ = _MEM_CB(_mem_callback)
+_HELPER_CB_ADDR = ctypes.cast(_HELPER_CB_OBJ, ctypes.c_void_p).value
+_MEM_CB_ADDR = ctypes.cast(_MEM_CB_OBJ, ctypes.c_void_p).value
+
+
+def _user_memory(cpu) -> tuple:
+    """(UserMemory, code map) for a user-mode CPU (its guest memory is one
+    host mapping with a page protection table), else (None, None)."""
+    mem = getattr(cpu, "mem", None)
+    if mem is None or not hasattr(mem, "prot") or not hasattr(mem, "host_base"):
+        return None, None
+    # One byte per guest page, like the protection table; anonymous, so
+    # untouched parts cost nothing.
+    code_map = mmap.mmap(-1, len(mem.prot))
+    prot_addr = _buffer_addr(mem.prot)
+    code_addr = _buffer_addr(code_map)
+    if prot_addr is None or code_addr is None:
+        return None, None
+    return UserMemory(mem.host_base, mem.size, prot_addr, code_addr), code_map
+
+
+def _logger(cpu):
+    """The CPU's -d log, if it has one (a CPU-like object may use the name for something else)."""
+    log = getattr(cpu, "log", None)
+    return log if hasattr(log, "enabled") else None
+
+
+class _Compiler:
+    """One LLVM target machine and MCJIT engine for the process."""
+
+    def __init__(self):
+        import llvmlite.binding as llvm
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        self.llvm = llvm
+        target = llvm.Target.from_default_triple()
+        # Code generation at -O1: -O2 costs half as much again for little
+        # gain on block-sized functions, -O0 spills every value.
+        self.tm = target.create_target_machine(opt=1, codemodel="jitdefault")
+        # The engine owns the target machine it is given: its own one.
+        self.engine = llvm.create_mcjit_compiler(
+            llvm.parse_assembly(""), target.create_target_machine(opt=1, codemodel="jitdefault"))
+        # The tuning options must outlive the pass builder that refers to them.
+        self.pto = llvm.create_pipeline_tuning_options(speed_level=1)
+        self.pb = llvm.create_pass_builder(self.tm, self.pto)
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def _optimise(self, mod) -> None:
+        """The passes that pay on a block (a third of the cost of the -O2
+        pipeline): temporaries to SSA, state loads forwarded from stores,
+        dead state stores dropped, branches folded."""
+        pm = self.llvm.create_new_module_pass_manager()   # runs once: passes are consumed
+        pm.add_sroa_pass()
+        pm.add_instruction_combine_pass()
+        pm.add_new_gvn_pass()
+        pm.add_dead_store_elimination_pass()
+        pm.add_simplify_cfg_pass()
+        pm.run(mod, self.pb)
+
+    def compile(self, blk: Block, want_asm: bool = False,
+                user: UserMemory | None = None) -> tuple[int, str]:
+        """Native code for a block: (function address, assembly if asked)."""
+        with self.lock:
+            self.count += 1
+            name = f"tb{self.count}_{blk.pc:x}"
+            low = lower_block(blk, name, _HELPER_CB_ADDR, _MEM_CB_ADDR, len(_SITES), INLINE_HELPERS,
+                              user)
+            text = "\n".join(sorted(low.declares)) + "\n" + low.text
+            mod = self.llvm.parse_assembly(text)
+            mod.verify()
+            self._optimise(mod)
+            asm = self.tm.emit_assembly(mod) if want_asm else ""
+            _SITES.extend(low.call_sites)
+            self.engine.add_module(mod)
+            self.engine.finalize_object()
+            return self.engine.get_function_address(name), asm
+
+
+_compiler: _Compiler | None = None
+_compiler_lock = threading.Lock()
+
+
+def compiler() -> _Compiler:
+    global _compiler
+    with _compiler_lock:
+        if _compiler is None:
+            _compiler = _Compiler()
+        return _compiler
+
+
+class LLVMBackend:
+    """Compiles hot blocks to native code through LLVM (see the module docstring)."""
+
+    name = "llvm"
+
+    def __init__(self, hot_runs: int = HOT_RUNS, budget: int = BUDGET,
+                 budget_user: int = BUDGET_USER):
+        try:
+            import llvmlite.binding  # noqa: F401 -- the compiler itself starts on first use
+        except ImportError as e:
+            raise ValueError(f"TCG backend 'llvm' needs llvmlite ({e})") from None
+        self.hot_runs = hot_runs
+        self.budget = budget
+        self.budget_user = budget_user
+        self._cold = PyCodegenBackend()
+        self.compiled = 0
+        self.failed = 0
+        self.last_failure = ""
+
+    # -- the CPU's native state -----------------------------------------------------
+    def attach(self, cpu) -> NativeState:
+        """Give a CPU its native state; its register file moves there."""
+        nat = NativeState(*_user_memory(cpu))
+        nat.cpu = cpu
+        old = cpu.r
+        cpu.r = nat.regs
+        for i, v in enumerate(old[:len(nat.regs)]):
+            if v:
+                nat.regs[i] = v
+        _STATES[nat.addr] = nat
+        return nat
+
+    # -- tiers ------------------------------------------------------------------------
+    def compile(self, blk: Block) -> None:
+        # The Python tiers replace the `code` of the block they compile when
+        # it turns hot in their own sense: they get a copy to do that on.
+        shadow = copy.copy(blk)
+        self._cold.compile(shadow)
+        runs_left = self.hot_runs
+
+        def cold(cpu):
+            return shadow.code(cpu)
+
+        def warm_up(cpu):
+            nonlocal runs_left
+            runs_left -= 1
+            if runs_left > 0 or getattr(cpu, "native", None) is None:
+                return cold(cpu)
+            run = self.compile_native(blk, cpu)
+            if run is None:
+                blk.code = cold
+                return cold(cpu)
+            return run(cpu)
+
+        blk.code = warm_up
+
+    def compile_native(self, blk: Block, cpu):
+        """Compile a block now; its `code` becomes the native entry (None when
+        the block cannot be compiled: it stays on the Python tiers)."""
+        log = _logger(cpu)
+        want_asm = log is not None and log.enabled("out_asm")
+        try:
+            fn, asm = compiler().compile(blk, want_asm, cpu.native.user)
+        except (Unsupported, RuntimeError) as e:
+            # RuntimeError: LLVM refused the module (a lowering bug). The
+            # block stays on the Python tiers, which are exact.
+            self.failed += 1
+            self.last_failure = f"{blk.pc:#x}: {e}"
+            return None
+        if want_asm:
+            log.write(f"OUT: [size={len(asm)}]\n{asm}\n")
+        self.compiled += 1
+        run = self._entry(blk, fn)
+        blk.code = run
+        return run
+
+    def _entry(self, blk: Block, fn: int):
+        call = _BLOCK_FN(fn)
+        pc, flags = blk.pc, blk.flags
+        budget, budget_user = self.budget, self.budget_user
+
+        def run(cpu):
+            nat = cpu.native
+            w = nat.words
+            nat.install_block(pc, flags, fn)
+            log = _logger(cpu)
+            # Tracing and hooks see every block: one block per entry then.
+            if nat.one_block or (log is not None and (log.enabled("exec") or log.enabled("cpu"))):
+                b = 1
+            elif nat.user is None:
+                b = budget
+                clock = getattr(cpu, "clock", None)
+                if clock is not None and hasattr(clock, "begin_slice"):
+                    # Time counts instructions (-icount): stop at the next
+                    # timer deadline, as the Python tiers do within a block
+                    # or so, so that timers fire on time.
+                    left = (clock.next_deadline - clock.now_ns()) >> clock.shift
+                    b = max(1, min(b, left))
+            else:
+                b = budget_user
+            w[Word.BUDGET] = w[Word.BUDGET0] = b
+            w[Word.PC] = cpu.pc
+            w[Word.FLAGS] = flags
+            w[Word.EXIT_REQ] = 0
+            w[Word.RESV] = cpu.reservation is not None
+            status = call(nat.addr)
+            cpu.pc = w[Word.PC]
+            cpu.instret += (w[Word.BUDGET0] - w[Word.BUDGET]) & M64
+            if status == Status.EXCEPTION:
+                exc, nat.exc = nat.exc, None
+                raise exc
+
+        run.native = fn
+        return run
+
+    def dump_native(self, blk: Block) -> str:
+        """The LLVM IR of a block (for tests and -d logs)."""
+        return lower_block(blk, "tb", _HELPER_CB_ADDR, _MEM_CB_ADDR, 0, INLINE_HELPERS).text
