@@ -126,21 +126,32 @@ def pyqemu_run(guest_elf):
     return run
 
 
-# -- the Linux boots of tests/linux_guest/test_linux_on_pyqemu.py ----------------------
-# They take minutes each: start them as soon as the session knows they are
-# selected, so they run beside the rest of the suite instead of after it.
-_LINUX_BOOT_MODULES: list = []
+# -- long Linux boots ------------------------------------------------------------------
+# A test module may define `start_boots()` (and `stop_boots()`): Linux guests
+# that take minutes to boot. They start as soon as the session knows the
+# module is selected, and its tests run last, so the boots run beside the
+# rest of the suite on the machine's second core instead of after it.
+_BOOT_MODULES: list = []
 
 
+@pytest.hookimpl(trylast=True)      # after -k/-m deselection: only selected modules boot
 def pytest_collection_modifyitems(session, config, items):
+    booting = []
     for item in items:
         module = getattr(item, "module", None)
-        if module is not None and module.__name__.endswith("test_linux_on_pyqemu"):
-            if module not in _LINUX_BOOT_MODULES:
-                _LINUX_BOOT_MODULES.append(module)
-                module.start_boots()
+        if module is not None and hasattr(module, "start_boots"):
+            booting.append(item)
+            if module not in _BOOT_MODULES:
+                _BOOT_MODULES.append(module)
+    for module in _BOOT_MODULES:
+        module.start_boots()
+    if booting:
+        waiting = set(map(id, booting))
+        items[:] = [i for i in items if id(i) not in waiting] + booting
 
 
 def pytest_sessionfinish(session, exitstatus):
-    for module in _LINUX_BOOT_MODULES:
-        module.stop_boots()
+    for module in _BOOT_MODULES:
+        stop = getattr(module, "stop_boots", None)
+        if stop is not None:
+            stop()

@@ -14,6 +14,7 @@ import importlib.util
 import re
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,24 +92,46 @@ class LinuxVM:
                 self.proc.wait()
 
 
-@pytest.mark.timeout(BOOT_TIMEOUT + 600)
-def test_debian_guest_writing_records_moves_to_another_process(tmp_path):
-    if not (FIXTURE / "Image").exists():
-        pytest.skip("Linux guest fixture not built (scripts/linux-guest/build.py)")
-    disk = tmp_path / "shared.qcow2"
+_source: list = []          # (workdir, disk, LinuxVM) once started
+_workdir: list = []
+
+
+def start_boots() -> None:
+    """Boot the source guest now (tests/conftest.py calls this when the
+    session has collected this test): it needs minutes to reach userspace,
+    which it spends beside the rest of the suite."""
+    if _source or not (FIXTURE / "Image").exists():
+        return
+    tmp = tempfile.TemporaryDirectory(prefix="pyqemu-linux-mig-")
+    _workdir.append(tmp)
+    work = Path(tmp.name)
+    disk = work / "shared.qcow2"
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(FIXTURE / "disk.img"), str(disk)],
                    check=True)
+    _source.append((work, disk, LinuxVM(work, "src", disk)))
+
+
+def stop_boots() -> None:
+    for _work, _disk, vm in _source:
+        vm.close()
+
+
+@pytest.mark.timeout(BOOT_TIMEOUT + 600)
+def test_debian_guest_writing_records_moves_to_another_process(tmp_path):
+    start_boots()          # when run on its own (no session hook)
+    if not _source:
+        pytest.skip("Linux guest fixture not built (scripts/linux-guest/build.py)")
+    work, disk, src = _source[0]
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
 
-    src = LinuxVM(tmp_path, "src", disk)
     dst = None
     try:
         src.wait_records(3, BOOT_TIMEOUT)
         assert lock_bytes(src.proc.pid, str(disk)) == WRITE_LOCK
-        dst = LinuxVM(tmp_path, "dst", disk, "-incoming", f"tcp:127.0.0.1:{port}")
+        dst = LinuxVM(work, "dst", disk, "-incoming", f"tcp:127.0.0.1:{port}")
         assert lock_bytes(dst.proc.pid, str(disk)) == set()      # inactive: no lock at all
         src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
         deadline = time.monotonic() + 300
