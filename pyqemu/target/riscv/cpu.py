@@ -203,12 +203,21 @@ class RISCVCPU:
     def write_mideleg(self, v: int) -> None:
         self.mideleg = v
 
+    def _stce(self) -> bool:
+        return self.has_sstc and bool(self.menvcfg & C.MENVCFG_STCE)
+
     def write_mip(self, v: int, mask: int) -> None:
+        if self._stce():
+            # Sstc with STCE: STIP is read-only, it follows stimecmp alone.
+            mask &= ~C.STIP
         self.mip_sw = (self.mip_sw & ~mask) | (v & mask)
         self._recompute_mip()
 
     def _recompute_mip(self) -> None:
-        self.mip = self.mip_sw | self.mip_hw
+        sw = self.mip_sw
+        if sw & C.STIP and self._stce():
+            sw &= ~C.STIP          # a software STIP from before STCE was set
+        self.mip = sw | self.mip_hw
 
     def set_irq(self, bit: int, level: int) -> None:
         """A device drives interrupt line `bit` of mip (MSIP, MTIP, MEIP, SEIP)."""

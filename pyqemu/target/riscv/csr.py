@@ -48,6 +48,11 @@ class CSRFile:
     def __init__(self, cpu):
         self.cpu = cpu
         self.table: dict[int, tuple] = {}
+        # CSRs whose read-modify-write (csrrs/csrrc) starts from a value other
+        # than what a read returns: mip's SEIP reads as the OR of the software
+        # bit and the PLIC's line, but only the software bit takes part in
+        # the RMW (privileged spec, "Machine Interrupt Registers").
+        self.rmw_base: dict[int, object] = {}
         self._build()
 
     def add(self, num, read, write=None, pred=None):
@@ -68,10 +73,10 @@ class CSRFile:
         if writes:
             if kind == CSRRW:
                 new = operand
-            elif kind == CSRRS:
-                new = old | operand
             else:
-                new = old & ~operand
+                base = self.rmw_base.get(num)
+                base = old if base is None else base(cpu)
+                new = base | operand if kind == CSRRS else base & ~operand
             write(cpu, new & cpu.xmask)
         return old & cpu.xmask
 
@@ -173,6 +178,7 @@ class CSRFile:
         add(0x342, lambda c: c.mcause, lambda c, v: setattr(c, "mcause", v))
         add(0x343, lambda c: c.mtval, lambda c, v: setattr(c, "mtval", v))
         add(0x344, lambda c: c.mip, lambda c, v: c.write_mip(v, MIP_SW_WRITABLE))
+        self.rmw_base[0x344] = lambda c: (c.mip & ~SEIP) | (c.mip_sw & SEIP)
 
         menvcfg_mask = MENVCFG_FIOM | (MENVCFG_STCE if cpu.has_sstc else 0)
         if rv32:

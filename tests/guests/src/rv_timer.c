@@ -50,6 +50,31 @@ static ulong wait_for_s_tick(ulong enable_sie)
     return s_ticks;
 }
 
+/* Sstc with menvcfg.STCE: STIP in mip follows time >= stimecmp and is
+   read-only. A csrs/csrc of another mip bit (OpenSBI sets and clears SSIP
+   this way on every IPI) while STIP is high must not latch it: with a later
+   stimecmp STIP drops again. (A latched STIP kept a -smp 2 Linux guest in an
+   endless timer interrupt.) rv64 only: on rv32 STCE sits in menvcfgh. */
+static void sstc_stip_is_read_only(void)
+{
+#if __riscv_xlen == 64
+    csr_write(0x30a, 1UL << 63);               /* menvcfg.STCE */
+    csr_write(0x14d, 0);                       /* stimecmp: due at once */
+    check("sstc_stip_when_due", (csr_read(mip) >> IRQ_S_TIMER) & 1, 1);
+    csr_set(mip, 1UL << IRQ_S_SOFT);
+    csr_clear(mip, 1UL << IRQ_S_SOFT);
+    csr_write(0x14d, (ulong)-1);
+    check("sstc_stip_after_rmw_when_far", (csr_read(mip) >> IRQ_S_TIMER) & 1, 0);
+    csr_write(0x14d, 0);
+    csr_clear(mip, 1UL << IRQ_S_TIMER);        /* read-only: no effect */
+    check("sstc_stip_not_cleared_by_csrc", (csr_read(mip) >> IRQ_S_TIMER) & 1, 1);
+    csr_write(0x14d, (ulong)-1);
+    csr_set(mip, 1UL << IRQ_S_TIMER);          /* read-only: no effect */
+    check("sstc_stip_not_set_by_csrs", (csr_read(mip) >> IRQ_S_TIMER) & 1, 0);
+    csr_write(0x30a, 0);
+#endif
+}
+
 int main(void)
 {
     print("rv_timer\n");
@@ -106,5 +131,6 @@ int main(void)
     csr_clear(mip, 1UL << IRQ_S_TIMER);
     csr_write(mie, 0);
     csr_write(mideleg, 0);
+    sstc_stip_is_read_only();
     return failures();
 }
