@@ -2,8 +2,7 @@
 virt board with the default firmware (Debian's OpenSBI), /init reaches its
 marker, reads a file from /dev/vda (virtio-blk over virtio-mmio), writes one
 back, and the machine powers off with exit status 0, with a raw disk and
-with a qcow2 disk (and with `-smp 2` when PYQEMU_TEST_LINUX_SMP=1, see
-VARIANTS). The command line is the issue's, unchanged
+with a qcow2 disk and with `-smp 2`. The command line is the issue's, unchanged
 from the one test_fixture_on_qemu.py runs on the real QEMU.
 
 A boot takes minutes, so the boots start in the background when the
@@ -14,7 +13,6 @@ second core; the tests here only wait for them and check the results."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -40,14 +38,8 @@ _spec.loader.exec_module(fixture)
 VARIANTS = {
     "raw": ("raw", ()),
     "qcow2": ("qcow2", ()),
+    "raw-smp2": ("raw", ("-smp", "2")),
 }
-# -smp 2 boots, reads and writes its disk in most runs, but in about one run
-# of three both harts stop making progress after the disk is mounted (while
-# the guest writes and syncs; an SMP bug not found yet, seen with the
-# pycodegen and llvm backends alike). Until it is found the variant runs on
-# request only, so that it cannot hold CI for the whole boot timeout.
-if os.environ.get("PYQEMU_TEST_LINUX_SMP") == "1":
-    VARIANTS["raw-smp2"] = ("raw", ("-smp", "2"))
 
 
 class Boot:
