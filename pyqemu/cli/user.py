@@ -34,7 +34,7 @@ Argument             Env-variable      Description
 -d item[,...]        QEMU_LOG          enable logging of specified items (use '-d help' for a list of items)
 -D logfile           QEMU_LOG_FILENAME write logs to 'logfile' (default stderr)
 -strace              QEMU_STRACE       log system calls
--tcg-backend name                      pyqemu: translation backend (pycodegen (default), interp, llvm)
+-tcg-backend name                      pyqemu: translation backend (llvm (default), pycodegen, interp)
 -version             QEMU_VERSION      display version information and exit
 """
 

@@ -17,7 +17,7 @@ import threading
 
 from ..target.riscv.trap import Cause, GuestTrap
 from . import signals as S
-from ..accel.tcg.backends import make_backend
+from ..accel.tcg.backends import DEFAULT_BACKEND, make_backend
 from .cpu import UserCPU
 from .hostcall import hostcall
 from .loader import (AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_EXECFN, AT_FLAGS,
@@ -46,7 +46,7 @@ class Options:
     sysroot: str = ""
     strace: bool = False
     stack_size: int = 8 << 20
-    backend: str = "pycodegen"
+    backend: str = DEFAULT_BACKEND
     cpu_model: str = ""
     log_items: str = ""
     log_file: str = ""
@@ -62,7 +62,7 @@ class Options:
             out.append("-strace")
         if self.stack_size != 8 << 20:
             out += ["-s", str(self.stack_size)]
-        if self.backend != "pycodegen":
+        if self.backend != DEFAULT_BACKEND:
             out += ["-tcg-backend", self.backend]
         return out
 

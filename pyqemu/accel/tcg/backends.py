@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 TCG_BACKENDS = ("interp", "pycodegen", "llvm")
-DEFAULT_BACKEND = "pycodegen"      # llvm (native) is faster but hangs a -smp 2 Linux boot; interp is the reference
+DEFAULT_BACKEND = "llvm"      # native code for hot blocks (cold ones run through pycodegen); interp is the reference
 
 
 def make_backend(name: str = DEFAULT_BACKEND):
