@@ -16,6 +16,7 @@ from ...memory.region import RamRegion
 from . import csr as C
 from . import mmu
 from .csr import CSRFile
+from .hpm import HpmCounters
 from .pmp import PMP
 from .translate import FLAG_FS_SHIFT, EndBlock, Translator
 from .trap import ACCESS_FAULT, FETCH, LOAD, MISALIGNED, STORE, Cause, GuestTrap
@@ -64,6 +65,7 @@ class RISCVCPU:
         # in native memory it shares with this object: cpu.r becomes a view.
         attach = getattr(backend, "attach", None)
         self.native = attach(self) if attach is not None else None
+        self.hpm = HpmCounters(self)
         self.csrs = CSRFile(self)
         self._stimecmp_timer = clock.timer(self._update_stip) if (clock and sstc) else None
         self.reset()
@@ -84,6 +86,7 @@ class RISCVCPU:
         self.mscratch = self.sscratch = 0
         self.satp = 0
         self.mcounteren = self.scounteren = self.mcountinhibit = 0
+        self.hpm.reset()
         self.menvcfg = self.senvcfg = 0
         self.stimecmp = self.xmask if self.xlen == 64 else (1 << 64) - 1
         self.fflags = self.frm = 0

@@ -10,6 +10,7 @@ table raises illegal instruction: OpenSBI and Linux probe by trapping.
 
 from __future__ import annotations
 
+from .hpm import EVENTS as HPM_EVENTS, IMPLEMENTED
 from .trap import Cause, GuestTrap
 
 CSRRW, CSRRS, CSRRC = 0, 1, 2
@@ -110,7 +111,7 @@ class CSRFile:
         add(0x002, lambda c: c.frm, w_frm, fs_on)
         add(0x003, lambda c: c.fflags | (c.frm << 5), w_fcsr, fs_on)
 
-        # Counters: cycle, time, instret, hpmcounter3..31 (read 0).
+        # Counters: cycle, time, instret, hpmcounter3..18 (hpm.py).
         def ctr_pred(idx):
             def pred(c):
                 if c.priv < 3 and not (c.mcounteren >> idx) & 1:
@@ -127,13 +128,14 @@ class CSRFile:
 
         counters = {0: lambda c: c.read_cycle(), 1: lambda c: c.read_time(),
                     2: lambda c: c.read_instret()}
-        for idx in range(32):
-            f = counters.get(idx, zero)
+        for idx in IMPLEMENTED:
+            counters[idx] = (lambda i: lambda c: c.hpm.read(i))(idx)
+        for idx, f in counters.items():
             add(0xC00 + idx, lo(f), None, ctr_pred(idx))
             if rv32:
                 add(0xC80 + idx, hi(f), None, ctr_pred(idx))
 
-        # Machine counters (writable); the hpm ones read 0 and ignore writes.
+        # Machine counters (writable).
         def w_mcycle(c, v): c.write_cycle(v)
         def w_minstret(c, v): c.write_instret(v)
 
@@ -143,18 +145,24 @@ class CSRFile:
         def w_hi(getter, setter):
             return lambda c, v: setter(c, (getter(c) & 0xFFFFFFFF) | ((v & 0xFFFFFFFF) << 32))
 
-        for num, getter, setter in ((0xB00, counters[0], w_mcycle), (0xB02, counters[2], w_minstret)):
+        machine_counters = [(0xB00, counters[0], w_mcycle), (0xB02, counters[2], w_minstret)]
+        for idx in IMPLEMENTED:
+            machine_counters.append((0xB00 + idx, counters[idx],
+                                     (lambda i: lambda c, v: c.hpm.write(i, v))(idx)))
+        for num, getter, setter in machine_counters:
             if rv32:
                 add(num, lo(getter), w_lo(getter, setter))
                 add(num + 0x80, hi(getter), w_hi(getter, setter))
             else:
                 add(num, getter, setter)
-        for idx in range(3, 32):
-            add(0xB00 + idx, zero, ignore)
-            if rv32:
-                add(0xB80 + idx, zero, ignore)
-            add(0x320 + idx, zero, ignore)          # mhpmevent3..31
-        add(0x320, lambda c: c.mcountinhibit, lambda c, v: setattr(c, "mcountinhibit", v & 0xFFFFFFFD))
+        for idx in HPM_EVENTS:
+            add(0x320 + idx, (lambda i: lambda c: c.hpm.events[i])(idx),
+                (lambda i: lambda c, v: c.hpm.write_event(i, v))(idx))
+
+        def w_mcountinhibit(c, v):
+            c.hpm.before_inhibit_change()
+            c.mcountinhibit = v & 0xFFFFFFFD        # bit 1: time cannot be inhibited
+        add(0x320, lambda c: c.mcountinhibit, w_mcountinhibit)
 
         # Machine information
         add(0xF11, zero)                             # mvendorid

@@ -6,7 +6,7 @@ loading, never carried."""
 
 from __future__ import annotations
 
-from ...migration.vmstate import (Kind, VMStateDescription, array, boolean, i64, struct_, u8,
+from ...migration.vmstate import (Kind, VMStateDescription, VMStateError, array, boolean, i64, struct_, u8,
                                   u64)
 
 
@@ -50,6 +50,19 @@ def _set_reservation_size(cpu, size) -> None:
     cpu.reservation = (cpu._vmstate_resv_addr, size) if size else None
 
 
+def _hpm_array(values, what: str) -> list:
+    if len(values) != 32:
+        raise VMStateError(f"riscv-cpu: {len(values)} {what}, expected 32")
+    return list(values)
+
+
+def _set_hpm_values(cpu, values) -> None:
+    # Counted from here on: instret is already restored (it comes first).
+    for idx, v in enumerate(_hpm_array(values, "hpm counters")):
+        cpu.hpm.values[idx] = v
+        cpu.hpm.base_instret[idx] = cpu.instret
+
+
 def _post_load(cpu, version_id: int) -> None:
     cpu.flush_tlb()
     cpu.flush_translations()
@@ -60,7 +73,7 @@ def _post_load(cpu, version_id: int) -> None:
 
 
 VMSTATE_RISCV_CPU = VMStateDescription(
-    "riscv-cpu", 1, 1, (
+    "riscv-cpu", 2, 1, (
         u64("pc"),
         u8("priv"),
         array("regs", Kind.U64, get=lambda c: c.r[:64], set=_set_regs),  # x0-x31, f0-f31
@@ -73,6 +86,11 @@ VMSTATE_RISCV_CPU = VMStateDescription(
         u64("menvcfg"), u64("senvcfg"), u64("stimecmp"),
         u8("fflags"), u8("frm"),
         i64("instret"), i64("cycle_offset"),
+        # Version 2: the hpm counters (hpm.py), as they read now.
+        array("hpm_values", Kind.U64, since=2,
+              get=lambda c: [c.hpm.read(i) for i in range(32)], set=_set_hpm_values),
+        array("hpm_events", Kind.U64, since=2, get=lambda c: list(c.hpm.events),
+              set=lambda c, v: c.hpm.events.__setitem__(slice(None), _hpm_array(v, "hpm events"))),
         u64("resv_addr", get=_get_reservation,
             set=lambda c, v: setattr(c, "_vmstate_resv_addr", v)),
         u8("resv_size", get=_get_reservation_size, set=_set_reservation_size),
