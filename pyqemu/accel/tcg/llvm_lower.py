@@ -101,6 +101,7 @@ class _FunctionBuilder:
         self.temps: set[int] = set()
         self.addr_mask = (1 << getattr(blk, "xlen", 64)) - 1
         self.declares: set[str] = set()
+        self.regs_used, self.regs_written = _guest_registers(blk)
 
     # -- small emitters --------------------------------------------------------------
     def tmp(self) -> str:
@@ -142,13 +143,13 @@ class _FunctionBuilder:
         if isinstance(x, Const):
             return _lit(x.value)
         if x < GUEST_REGS:
-            return self.load_word(x)
+            return self.assign(f"load i64, ptr %r{x}")
         self.temps.add(x)
         return self.assign(f"load i64, ptr %t{x}")
 
     def write(self, d: int, value: str) -> None:
         if d < GUEST_REGS:
-            self.store_word(d, value)
+            self.emit(f"store i64 {value}, ptr %r{d}")
         else:
             self.temps.add(d)
             self.emit(f"store i64 {value}, ptr %t{d}")
@@ -175,6 +176,21 @@ class _FunctionBuilder:
         xn, yn = self.narrow(x, bits), self.narrow(y, bits)
         return self.assign(f"icmp {_ICMP_SIGNED[cond]} i{bits} {xn}, {yn}")
 
+    # -- guest state kept in SSA values ------------------------------------------------
+    def spill(self) -> None:
+        """Write the registers the function writes, and the budget, back to
+        the state: before every call back into Python and every exit, so
+        Python sees the interpreter's state there."""
+        for r in sorted(self.regs_written):
+            v = self.assign(f"load i64, ptr %r{r}")
+            self.store_word(r, v)
+        self.store_word(int(Word.BUDGET), self.assign("load i64, ptr %budget"))
+
+    def reload(self) -> None:
+        """After a helper: it may have written any register."""
+        for r in sorted(self.regs_used):
+            self.emit(f"store i64 {self.load_word(r)}, ptr %r{r}")
+
     # -- the function ---------------------------------------------------------------
     def build(self) -> str:
         blk = self.blk
@@ -189,6 +205,7 @@ class _FunctionBuilder:
         if not self.terminated:
             # Ops ran out without an exit (never from the front end): the
             # PC stays, as on the interpreter, and control goes back to Python.
+            self.spill()
             self.store_word(int(Word.PC), _lit(blk.pc))
             self._count(self.lines, blk.n_insns)
             self.emit(f"ret i32 {int(Status.STOPPED)}")
@@ -202,6 +219,18 @@ class _FunctionBuilder:
                 self._count(body, k)
             body.append(f"  ret i32 {int(Status.EXCEPTION)}")
         head = [f"define i32 @{self.name}(ptr %s) {{", "entry:"]
+        # Guest registers and the budget live in stack slots that LLVM turns
+        # into SSA values (machine registers across a self-loop); the state
+        # in memory is brought up to date only where Python can look (spill).
+        for r in sorted(self.regs_used):
+            head.append(f"  %r{r} = alloca i64")
+            head.append(f"  %r{r}.p = getelementptr inbounds i64, ptr %s, i64 {r}")
+            head.append(f"  %r{r}.0 = load i64, ptr %r{r}.p")
+            head.append(f"  store i64 %r{r}.0, ptr %r{r}")
+        head.append("  %budget = alloca i64")
+        head.append(f"  %budget.p = getelementptr inbounds i64, ptr %s, i64 {int(Word.BUDGET)}")
+        head.append("  %budget.0 = load i64, ptr %budget.p")
+        head.append("  store i64 %budget.0, ptr %budget")
         for t in sorted(self.temps):
             # A temporary starts as the register file's word, as on the
             # interpreter (the front end writes each before reading it, so
@@ -397,6 +426,8 @@ class _FunctionBuilder:
         return hit, host
 
     def mem_call(self, kind: int, va: str, value: str) -> None:
+        # The slow path never writes registers: no reload after it.
+        self.spill()
         st = self.assign(f"call i32 inttoptr (i64 {self.mem_cb} to ptr)"
                          f"(ptr %s, i64 {kind}, i64 {va}, i64 {value})")
         self.check_status(st)
@@ -479,8 +510,10 @@ class _FunctionBuilder:
         self.sites.append(CallSite(op.aux, tuple(args), op.d is not None))
         # Helpers see the PC of the block being run, as on the Python tiers.
         self.store_word(int(Word.PC), _lit(self.blk.pc))
+        self.spill()
         st = self.assign(f"call i32 inttoptr (i64 {self.helper_cb} to ptr)(ptr %s, i64 {site})")
         self.check_status(st)
+        self.reload()
         if op.d is not None:
             self.write(op.d, self.load_word(int(Word.HRET)))
 
@@ -490,16 +523,20 @@ class _FunctionBuilder:
         nxt = self.read(target)
         # The next PC goes to the state only when control returns to
         # Python: a chained block needs it nowhere.
-        budget = self.load_word(int(Word.BUDGET))
+        budget = self.assign("load i64, ptr %budget")
         left = self.assign(f"sub i64 {budget}, {blk.n_insns}")
-        self.store_word(int(Word.BUDGET), left)
-        req = self.load_word(int(Word.EXIT_REQ))
+        self.emit(f"store i64 {left}, ptr %budget")
+        # Volatile: Python may ask from another thread, and a loop with no
+        # call must not read it once for all iterations.
+        req_p = self.word_ptr(int(Word.EXIT_REQ))
+        req = self.assign(f"load volatile i64, ptr {req_p}")
         spent = self.assign(f"icmp sle i64 {left}, 0")
         asked = self.assign(f"icmp ne i64 {req}, 0")
         stop = self.assign(f"or i1 {spent}, {asked}")
         k = self.n
         self.emit(f"br i1 {stop}, label %x{k}stop, label %x{k}go")
         self.lines.append(f"x{k}stop:")
+        self.spill()
         self.store_word(int(Word.PC), nxt)
         self.emit(f"ret i32 {int(Status.STOPPED)}")
         self.lines.append(f"x{k}go:")
@@ -529,13 +566,29 @@ class _FunctionBuilder:
         hit = self.assign(f"and i1 {hit}, {h3}")
         self.emit(f"br i1 {hit}, label %x{k}chain, label %x{k}miss")
         self.lines.append(f"x{k}chain:")
+        self.spill()
         fp = self.assign(f"inttoptr i64 {efn} to ptr")
         r = self.assign(f"musttail call i32 {fp}(ptr %s)")
         self.emit(f"ret i32 {r}")
         self.lines.append(f"x{k}miss:")
+        self.spill()
         self.store_word(int(Word.PC), nxt)
         self.emit(f"ret i32 {int(Status.MISS)}")
         self.terminated = True
+
+
+def _guest_registers(blk: Block) -> tuple[set[int], set[int]]:
+    """(guest registers the block reads or writes, those it writes)."""
+    used: set[int] = set()
+    written: set[int] = set()
+    for op in blk.ops:
+        for x in (op.a, op.b, op.c, op.e, *op.args):
+            if type(x) is int and x < GUEST_REGS:
+                used.add(x)
+        if op.d is not None and op.d < GUEST_REGS:
+            used.add(op.d)
+            written.add(op.d)
+    return used, written
 
 
 def lower_block(blk: Block, name: str, helper_cb: int, mem_cb: int, site_base: int,
