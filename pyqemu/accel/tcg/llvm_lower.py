@@ -82,9 +82,12 @@ def _lit(v: int, bits: int = 64) -> str:
 
 
 class _FunctionBuilder:
-    def __init__(self, blk: Block, name: str, helper_cb: int, mem_cb: int,
+    def __init__(self, blocks: list[Block], name: str, helper_cb: int, mem_cb: int,
                  site_base: int, inline: dict, user):
-        self.blk = blk
+        blk = blocks[0]
+        self.blocks = blocks
+        self.blk = blk             # the member being lowered
+        self.member = 0
         self.inline = inline
         self.user = user
         self.name = name
@@ -97,11 +100,17 @@ class _FunctionBuilder:
         self.terminated = False
         self.insn = 0
         self.insn_seen = 0
-        self.fault_insns: set[int] = set()
+        self.fault_insns: set[tuple[int, int]] = set()     # (member, instruction)
         self.temps: set[int] = set()
         self.addr_mask = (1 << getattr(blk, "xlen", 64)) - 1
         self.declares: set[str] = set()
-        self.regs_used, self.regs_written = _guest_registers(blk)
+        self.dirty: set[int] = set()                       # registers to sync
+        self.dirty_at: dict[str, set[int]] = {}            # at a label, from its branches
+        self.regs_used, self.regs_written = set(), set()
+        for b in blocks:
+            used, written = _guest_registers(b)
+            self.regs_used |= used
+            self.regs_written |= written
 
     # -- small emitters --------------------------------------------------------------
     def tmp(self) -> str:
@@ -150,6 +159,7 @@ class _FunctionBuilder:
     def write(self, d: int, value: str) -> None:
         if d < GUEST_REGS:
             self.emit(f"store i64 {value}, ptr %r{d}")
+            self.dirty.add(d)
         else:
             self.temps.add(d)
             self.emit(f"store i64 {value}, ptr %t{d}")
@@ -177,13 +187,20 @@ class _FunctionBuilder:
         return self.assign(f"icmp {_ICMP_SIGNED[cond]} i{bits} {xn}, {yn}")
 
     # -- guest state kept in SSA values ------------------------------------------------
-    def spill(self) -> None:
-        """Write the registers the function writes, and the budget, back to
-        the state: before every call back into Python and every exit, so
-        Python sees the interpreter's state there."""
-        for r in sorted(self.regs_written):
+    def sync(self) -> None:
+        """Write the registers changed since the last sync back to the state
+        (as TCG syncs its globals): before every memory access, helper call
+        and exit, so the state is the interpreter's wherever Python can look
+        or a fault can leave. Stores happen once per change, on the fast
+        path; no slow path or fault exit carries spill code of its own."""
+        for r in sorted(self.dirty):
             v = self.assign(f"load i64, ptr %r{r}")
             self.store_word(r, v)
+        self.dirty = set()
+
+    def spill(self) -> None:
+        """sync, and the budget too (control leaves, or a helper reads it)."""
+        self.sync()
         self.store_word(int(Word.BUDGET), self.assign("load i64, ptr %budget"))
 
     def reload(self) -> None:
@@ -193,30 +210,36 @@ class _FunctionBuilder:
 
     # -- the function ---------------------------------------------------------------
     def build(self) -> str:
-        blk = self.blk
-        labels = {}
-        for op in blk.ops:
-            if op.opc is Opc.LABEL:
-                labels[op.aux] = f"L{op.aux}"
-        self.labels = labels
-        self.lines.append("start:")
-        for op in blk.ops:
-            self.op(op)
-        if not self.terminated:
-            # Ops ran out without an exit (never from the front end): the
-            # PC stays, as on the interpreter, and control goes back to Python.
-            self.spill()
-            self.store_word(int(Word.PC), _lit(blk.pc))
-            self._count(self.lines, blk.n_insns)
-            self.emit(f"ret i32 {int(Status.STOPPED)}")
+        for i, blk in enumerate(self.blocks):
+            self.blk, self.member = blk, i
+            self.insn = self.insn_seen = 0
+            self.labels = {op.aux: f"m{i}L{op.aux}" for op in blk.ops if op.opc is Opc.LABEL}
+            self.lines.append(f"m{i}start:")
+            # Every way in (entry, another member's exit) has synced.
+            self.dirty = set()
+            self.terminated = False
+            for op in blk.ops:
+                self.op(op)
+            if not self.terminated:
+                # Ops ran out without an exit (never from the front end): the
+                # PC stays, as on the interpreter, and control goes back to Python.
+                self.spill()
+                self.store_word(int(Word.PC), _lit(blk.pc))
+                self._count(self.lines, blk.n_insns)
+                self.emit(f"ret i32 {int(Status.STOPPED)}")
         body = self.lines
-        for k in sorted(self.fault_insns):
-            body.append(f"fault{k}:")
+        for i, k in sorted(self.fault_insns):
+            blk = self.blocks[i]
+            body.append(f"m{i}fault{k}:")
             p = self.tmp()
             body.append(f"  {p} = getelementptr inbounds i64, ptr %s, i64 {int(Word.PC)}")
             body.append(f"  store i64 {_lit(blk.insn_pcs[k] if blk.insn_pcs else blk.pc)}, ptr {p}")
-            if k:
-                self._count(body, k)
+            # The instructions before the faulting one retired.
+            b0, b1, bp = self.tmp(), self.tmp(), self.tmp()
+            body.append(f"  {b0} = load i64, ptr %budget")
+            body.append(f"  {b1} = sub i64 {b0}, {k}")
+            body.append(f"  {bp} = getelementptr inbounds i64, ptr %s, i64 {int(Word.BUDGET)}")
+            body.append(f"  store i64 {b1}, ptr {bp}")
             body.append(f"  ret i32 {int(Status.EXCEPTION)}")
         head = [f"define i32 @{self.name}(ptr %s) {{", "entry:"]
         # Guest registers and the budget live in stack slots that LLVM turns
@@ -239,7 +262,17 @@ class _FunctionBuilder:
             head.append(f"  %t{t}.p = getelementptr inbounds i64, ptr %s, i64 {t}")
             head.append(f"  %t{t}.0 = load i64, ptr %t{t}.p")
             head.append(f"  store i64 %t{t}.0, ptr %t{t}")
-        head.append("  br label %start")
+        if len(self.blocks) > 1:
+            # A region is entered at any member: the state's PC says which
+            # (Python and chaining blocks store it before entering).
+            pc_p = "%s.pc.p"
+            head.append(f"  {pc_p} = getelementptr inbounds i64, ptr %s, i64 {int(Word.PC)}")
+            head.append(f"  %s.pc = load i64, ptr {pc_p}")
+            cases = " ".join(f"i64 {_lit(b.pc)}, label %m{i}start"
+                             for i, b in enumerate(self.blocks) if i)
+            head.append(f"  switch i64 %s.pc, label %m0start [ {cases} ]")
+        else:
+            head.append("  br label %m0start")
         return "\n".join(head + body + ["}"]) + "\n"
 
     def _count(self, out: list[str], n: int) -> None:
@@ -256,14 +289,18 @@ class _FunctionBuilder:
         """After a callback: its nonzero status leaves through the fault exit."""
         bad = self.assign(f"icmp ne i32 {st}, 0")
         ok = f"ok{self.n}"
-        self.fault_insns.add(self.insn)
-        self.emit(f"br i1 {bad}, label %fault{self.insn}, label %{ok}")
+        self.fault_insns.add((self.member, self.insn))
+        self.emit(f"br i1 {bad}, label %m{self.member}fault{self.insn}, label %{ok}")
         self.lines.append(f"{ok}:")
 
     def op(self, op) -> None:
         opc = op.opc
         if opc is Opc.LABEL:
-            self.label(self.labels[op.aux])
+            name = self.labels[op.aux]
+            # Branches are forward only: every way here is known by now.
+            came = self.dirty_at.pop(name, set())
+            self.dirty = came if self.terminated else self.dirty | came
+            self.label(name)
             return
         if opc is Opc.INSN_START:
             self.insn = self.insn_seen
@@ -333,7 +370,9 @@ class _FunctionBuilder:
         elif opc is Opc.BRCOND:
             c = self.cond(op.cond, bits, op.a, op.b)
             nxt = f"n{self.n}"
-            self.emit(f"br i1 {c}, label %{self.labels[op.aux]}, label %{nxt}")
+            target = self.labels[op.aux]
+            self.dirty_at[target] = self.dirty_at.get(target, set()) | self.dirty
+            self.emit(f"br i1 {c}, label %{target}, label %{nxt}")
             self.lines.append(f"{nxt}:")
         elif opc in (Opc.GOTO_TB, Opc.EXIT):
             self.exit(op.a)
@@ -426,8 +465,8 @@ class _FunctionBuilder:
         return hit, host
 
     def mem_call(self, kind: int, va: str, value: str) -> None:
-        # The slow path never writes registers: no reload after it.
-        self.spill()
+        # The state was synced before the access (`sync`), and the slow path
+        # never writes registers: nothing to spill or reload around it.
         st = self.assign(f"call i32 inttoptr (i64 {self.mem_cb} to ptr)"
                          f"(ptr %s, i64 {kind}, i64 {va}, i64 {value})")
         self.check_status(st)
@@ -436,6 +475,7 @@ class _FunctionBuilder:
         size, signed = op.size, bool(op.aux)
         bits = size * 8
         va = self.address(op)
+        self.sync()
         if self.user is not None:
             hit, host = self.user_hit(va, size, USER_READ, False)
         else:
@@ -470,6 +510,7 @@ class _FunctionBuilder:
         bits = size * 8
         va = self.address(op)
         value = self.read(op.b)
+        self.sync()
         if self.user is not None:
             # No reservation to clear in user mode (LR/SC compare values).
             hit, host = self.user_hit(va, size, USER_WRITE, True)
@@ -519,12 +560,19 @@ class _FunctionBuilder:
 
     # -- exits ----------------------------------------------------------------------
     def exit(self, target) -> None:
-        blk = self.blk
+        """Leave the member: its instructions come off the budget; return
+        when the budget is spent or Python asked for control; else go on in
+        this function when the next PC is one of its members (a loop, a
+        region) and the flags its code was made for still hold; else chain
+        through the native block table (MISS when the next block is not
+        there). The next PC goes to the state only when control leaves the
+        function. Each exit has its own code (and indirect jump): one
+        shared exit predicts worse."""
         nxt = self.read(target)
-        # The next PC goes to the state only when control returns to
-        # Python: a chained block needs it nowhere.
+        # Once here for every way out (below, `spill` adds only the budget).
+        self.sync()
         budget = self.assign("load i64, ptr %budget")
-        left = self.assign(f"sub i64 {budget}, {blk.n_insns}")
+        left = self.assign(f"sub i64 {budget}, {self.blk.n_insns}")
         self.emit(f"store i64 {left}, ptr %budget")
         # Volatile: Python may ask from another thread, and a loop with no
         # call must not read it once for all iterations.
@@ -541,11 +589,13 @@ class _FunctionBuilder:
         self.emit(f"ret i32 {int(Status.STOPPED)}")
         self.lines.append(f"x{k}go:")
         flags = self.load_word(int(Word.FLAGS))
-        if isinstance(target, Const) and (target.value & M64) == blk.pc:
-            # A loop on itself: straight back to the top while the flags
-            # the code was made for hold.
-            same = self.assign(f"icmp eq i64 {flags}, {_lit(blk.flags)}")
-            self.emit(f"br i1 {same}, label %start, label %x{k}look")
+        member = None
+        if isinstance(target, Const):
+            member = next((i for i, b in enumerate(self.blocks)
+                           if b.pc == (target.value & M64)), None)
+        if member is not None:
+            same = self.assign(f"icmp eq i64 {flags}, {_lit(self.blocks[member].flags)}")
+            self.emit(f"br i1 {same}, label %m{member}start, label %x{k}look")
             self.lines.append(f"x{k}look:")
         idx = self.assign(f"lshr i64 {nxt}, 1")
         idx = self.assign(f"and i64 {idx}, {TB_ENTRIES - 1}")
@@ -567,6 +617,8 @@ class _FunctionBuilder:
         self.emit(f"br i1 {hit}, label %x{k}chain, label %x{k}miss")
         self.lines.append(f"x{k}chain:")
         self.spill()
+        # The next function may be a region: its entry reads the PC.
+        self.store_word(int(Word.PC), nxt)
         fp = self.assign(f"inttoptr i64 {efn} to ptr")
         r = self.assign(f"musttail call i32 {fp}(ptr %s)")
         self.emit(f"ret i32 {r}")
@@ -591,10 +643,12 @@ def _guest_registers(blk: Block) -> tuple[set[int], set[int]]:
     return used, written
 
 
-def lower_block(blk: Block, name: str, helper_cb: int, mem_cb: int, site_base: int,
+def lower_block(blk: Block | list[Block], name: str, helper_cb: int, mem_cb: int, site_base: int,
                 inline: dict | None = None, user: UserMemory | None = None) -> Lowered:
-    """The LLVM IR function of a block (raises Unsupported). `inline` maps
-    helpers to emitters of their exact effect (llvm_inline.py); `user` is
-    the user-mode memory layout (else memory goes through the native TLB)."""
-    fb = _FunctionBuilder(blk, name, helper_cb, mem_cb, site_base, inline or {}, user)
+    """The LLVM IR function of a block, or of a region of blocks entered at
+    any of them (raises Unsupported). `inline` maps helpers to emitters of
+    their exact effect (llvm_inline.py); `user` is the user-mode memory
+    layout (else memory goes through the native TLB)."""
+    blocks = blk if isinstance(blk, list) else [blk]
+    fb = _FunctionBuilder(blocks, name, helper_cb, mem_cb, site_base, inline or {}, user)
     return Lowered(name, fb.build(), fb.declares, fb.sites)
