@@ -594,9 +594,17 @@ class _FunctionBuilder:
             member = next((i for i, b in enumerate(self.blocks)
                            if b.pc == (target.value & M64)), None)
         if member is not None:
+            # Flags changed under the code (a helper wrote a CSR): Python
+            # finds the block for the new ones. No table lookup here: the
+            # code would be there for a case that almost never happens.
             same = self.assign(f"icmp eq i64 {flags}, {_lit(self.blocks[member].flags)}")
-            self.emit(f"br i1 {same}, label %m{member}start, label %x{k}look")
-            self.lines.append(f"x{k}look:")
+            self.emit(f"br i1 {same}, label %m{member}start, label %x{k}miss")
+            self.lines.append(f"x{k}miss:")
+            self.spill()
+            self.store_word(int(Word.PC), nxt)
+            self.emit(f"ret i32 {int(Status.MISS)}")
+            self.terminated = True
+            return
         idx = self.assign(f"lshr i64 {nxt}, 1")
         idx = self.assign(f"and i64 {idx}, {TB_ENTRIES - 1}")
         at = self.assign(f"mul i64 {idx}, {TB_ENTRY_WORDS}")
