@@ -2,8 +2,10 @@
 
 A block starts on the Python tiers (pycodegen's, which itself starts on
 the interpreter); on its `hot_runs`-th run it is lowered to LLVM IR
-(llvm_lower.py), optimised and compiled to machine code by MCJIT, and its
-`code` becomes a small Python function that enters native code:
+(llvm_lower.py) together with the warm blocks it jumps to directly on the
+same page (a region: a loop of several blocks becomes one function),
+optimised and compiled to machine code by MCJIT, and the `code` of each
+member becomes a small Python function that enters native code:
 
 - the hart's state is its `NativeState` (llvm_state.py), created when the
   CPU is built (`attach`), with `cpu.r` a view of its register words;
@@ -22,6 +24,11 @@ native code itself runs with the GIL released).
 
 Compiled code is never freed: a flush only empties the table, so a block
 running while its translation is dropped finishes safely.
+
+Why blocks are compiled on the vCPU thread, not on a second one: an LLVM
+compile of a region costs 10-30 ms of CPU wherever it runs, and meanwhile
+the guest would go on in the Python tiers, which cost more CPU than the
+native code it waits for; the benchmarks count CPU time (both threads).
 """
 
 from __future__ import annotations

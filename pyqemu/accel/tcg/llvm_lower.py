@@ -1,13 +1,17 @@
-"""Lowering of one IR block to an LLVM IR function.
+"""Lowering of one IR block, or of a region of blocks, to an LLVM IR function.
 
 The function is `i32 @name(ptr %s)` where %s is the hart's native state
 (llvm_state.py). Its semantics are the interpreter's, op for op:
 
-- guest registers (below `GUEST_REGS`) are loads and stores of their words
-  in the state, in program order; LLVM's optimizer keeps them in machine
-  registers between calls. So the state in memory is the interpreter's at
-  every call and every exit, and a fault needs no write-back;
-- block temporaries are stack slots (promoted to SSA values by LLVM);
+- guest registers (below `GUEST_REGS`) and the instruction budget live in
+  stack slots that LLVM promotes to SSA values, so a loop keeps them in
+  machine registers. A register changed since the last sync is written
+  back to its state word (once per change, as TCG syncs its globals)
+  before every memory access, helper call and exit: the state in memory
+  is the interpreter's wherever Python can look or a fault can leave, and
+  neither the slow paths nor the fault exits carry spill code. Helpers may
+  write any register: the slots are reloaded after each;
+- block temporaries are stack slots too;
 - loads and stores try the native TLB (user mode: the page protection
   table over the one host mapping of the guest) and otherwise call the
   slow-path callback, which runs the CPU's own slow path in Python;
@@ -20,10 +24,16 @@ The function is `i32 @name(ptr %s)` where %s is the hart's native state
   retired, status EXCEPTION;
 - a block exit takes its instructions off the budget (the budget, counted
   in instructions, is also the instret count: BUDGET0 - BUDGET) and,
-  unless the budget is spent or Python asked for control, looks the next
-  PC up in the block table and tail-calls the block found there (so
-  chained blocks run without returning); a miss returns MISS. The next PC
-  is stored only when control returns to Python.
+  unless the budget is spent or Python asked for control, branches to the
+  next block when it is a member of the same function (a block looping on
+  itself, a region), else looks the next PC up in the block table and
+  tail-calls the function found there (so chained blocks run without
+  returning); a miss returns MISS. The next PC is stored only when control
+  leaves the function.
+
+A region (llvm_engine.py chooses it) is several blocks in one function,
+entered at any of them: the entry dispatches on the PC in the state, which
+Python and chaining functions store before entering.
 """
 
 from __future__ import annotations
