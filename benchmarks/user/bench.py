@@ -143,6 +143,11 @@ def main() -> None:
                     "-L", str(sr), *map(str, prog)]
             real = ["qemu-riscv64", "-L", str(sr), *map(str, prog)]
             env = dict(os.environ, PYQEMU_STATS_FILE=str(stats))
+            # An installed pyqemu runs from compiled bytecode: without this,
+            # every run of ours would recompile its own modules from source
+            # (about 0.1 s of CPU, more than qemu-riscv64's whole run of the
+            # short workloads), which is no part of emulation.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             r_ours = [timed(ours, env) for _ in range(args.repeat)]
             r_real = [timed(real) for _ in range(args.repeat)]
             if r_ours[0][2] != r_real[0][2]:

@@ -2,8 +2,10 @@
 
 A block starts on the Python tiers (pycodegen's, which itself starts on
 the interpreter); on its `hot_runs`-th run it is lowered to LLVM IR
-(llvm_lower.py), optimised and compiled to machine code by MCJIT, and its
-`code` becomes a small Python function that enters native code:
+(llvm_lower.py) together with the warm blocks it jumps to directly on the
+same page (a region: a loop of several blocks becomes one function),
+optimised and compiled to machine code by MCJIT, and the `code` of each
+member becomes a small Python function that enters native code:
 
 - the hart's state is its `NativeState` (llvm_state.py), created when the
   CPU is built (`attach`), with `cpu.r` a view of its register words;
@@ -22,18 +24,24 @@ native code itself runs with the GIL released).
 
 Compiled code is never freed: a flush only empties the table, so a block
 running while its translation is dropped finishes safely.
+
+Why blocks are compiled on the vCPU thread, not on a second one: an LLVM
+compile of a region costs 10-30 ms of CPU wherever it runs, and meanwhile
+the guest would go on in the Python tiers, which cost more CPU than the
+native code it waits for; the benchmarks count CPU time (both threads).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import mmap
 import os
 import ctypes
 import struct
 import threading
 
-from .ir import Block
+from .ir import Block, Const, Opc
 from .llvm_inline import INLINE_HELPERS
 from .llvm_lower import MEM_SIGNED, MEM_STORE, CallSite, Unsupported, lower_block
 from .llvm_state import NativeState, Status, UserMemory, Word
@@ -51,6 +59,13 @@ HOT_RUNS = int(os.environ.get("PYQEMU_LLVM_HOT_RUNS", "1000"))
 # only signals, so entries there run longer: each costs a few microseconds).
 BUDGET = 10_000            # instructions
 BUDGET_USER = 500_000
+# A block turning hot is compiled together with the warm blocks it jumps
+# to directly on the same guest page (up to REGION_BLOCKS of them, each
+# run at least a quarter as often as the hot threshold): one function, so
+# a loop of several blocks keeps its registers in machine registers and
+# branches inside instead of chaining through the table. PYQEMU_LLVM_REGION
+# overrides the size (1: a function per block).
+REGION_BLOCKS = int(os.environ.get("PYQEMU_LLVM_REGION", "8"))
 
 _BLOCK_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 _HELPER_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
@@ -177,6 +192,23 @@ def _logger(cpu):
     return log if hasattr(log, "enabled") else None
 
 
+def _direct_targets(blk: Block) -> list[int]:
+    return [op.a.value for op in blk.ops if op.opc is Opc.GOTO_TB and isinstance(op.a, Const)]
+
+
+def _join_code_ranges(region: list[Block], cpu) -> None:
+    """Every member of a region runs the others' code: each is checked (after
+    a fence.i) against the bytes of the whole range the region covers on
+    its page, so a change to any member drops all of them."""
+    lo = min(m.src[0][0] for m in region)
+    hi = max(m.src[0][0] + m.src[0][1] for m in region)
+    src = ((lo, hi - lo),)
+    data = cpu._read_code(src)
+    gen = cpu.code_gen
+    for m in region:
+        m.src, m.code_bytes, m.gen = src, data, gen
+
+
 class _Compiler:
     """One LLVM target machine and MCJIT engine for the process."""
 
@@ -210,12 +242,14 @@ class _Compiler:
         pm.add_simplify_cfg_pass()
         pm.run(mod, self.pb)
 
-    def compile(self, blk: Block, want_asm: bool = False,
+    def compile(self, blk: Block | list[Block], want_asm: bool = False,
                 user: UserMemory | None = None) -> tuple[int, str]:
-        """Native code for a block: (function address, assembly if asked)."""
+        """Native code for a block or a region (a list of blocks, entered at
+        any of them): (function address, assembly if asked)."""
         with self.lock:
             self.count += 1
-            name = f"tb{self.count}_{blk.pc:x}"
+            head = blk[0] if isinstance(blk, list) else blk
+            name = f"tb{self.count}_{head.pc:x}"
             low = lower_block(blk, name, _HELPER_CB_ADDR, _MEM_CB_ADDR, len(_SITES), INLINE_HELPERS,
                               user)
             text = "\n".join(sorted(low.declares)) + "\n" + low.text
@@ -247,14 +281,15 @@ class LLVMBackend:
     name = "llvm"
 
     def __init__(self, hot_runs: int = HOT_RUNS, budget: int = BUDGET,
-                 budget_user: int = BUDGET_USER):
-        try:
-            import llvmlite.binding  # noqa: F401 -- the compiler itself starts on first use
-        except ImportError as e:
-            raise ValueError(f"TCG backend 'llvm' needs llvmlite ({e})") from None
+                 budget_user: int = BUDGET_USER, region_blocks: int = REGION_BLOCKS):
+        # Only looked for here: loading LLVM costs about 0.1 s of CPU, which a
+        # program that never runs a block hot enough does not pay.
+        if importlib.util.find_spec("llvmlite") is None:
+            raise ValueError("TCG backend 'llvm' needs llvmlite (not installed)")
         self.hot_runs = hot_runs
         self.budget = budget
         self.budget_user = budget_user
+        self.region_blocks = region_blocks
         self._cold = PyCodegenBackend()
         self.compiled = 0
         self.failed = 0
@@ -279,15 +314,16 @@ class LLVMBackend:
         # it turns hot in their own sense: they get a copy to do that on.
         shadow = copy.copy(blk)
         self._cold.compile(shadow)
-        runs_left = self.hot_runs
+        hot_runs = self.hot_runs
+        # Runs so far, read when a hot neighbour forms a region.
+        blk.llvm_runs = 0
 
         def cold(cpu):
             return shadow.code(cpu)
 
         def warm_up(cpu):
-            nonlocal runs_left
-            runs_left -= 1
-            if runs_left > 0 or getattr(cpu, "native", None) is None:
+            runs = blk.llvm_runs = blk.llvm_runs + 1
+            if runs < hot_runs or getattr(cpu, "native", None) is None:
                 return cold(cpu)
             run = self.compile_native(blk, cpu)
             if run is None:
@@ -298,24 +334,73 @@ class LLVMBackend:
         blk.code = warm_up
 
     def compile_native(self, blk: Block, cpu):
-        """Compile a block now; its `code` becomes the native entry (None when
-        the block cannot be compiled: it stays on the Python tiers)."""
+        """Compile a block now, with the warm blocks of its region; their
+        `code` becomes the native entry (None when the block cannot be
+        compiled: it stays on the Python tiers)."""
+        region = self._region(blk, cpu)
+        got = self._compile_members(region, cpu) if len(region) > 1 else None
+        if got is None:
+            region = [blk]
+            got = self._compile_members(region, cpu)
+            if got is None:
+                return None
+        fn = got
+        if len(region) > 1:
+            _join_code_ranges(region, cpu)
+        nat = cpu.native
+        for m in region:
+            m.code = self._entry(m, fn)
+            nat.install_block(m.pc, m.flags, fn)
+        return blk.code
+
+    def _compile_members(self, blocks: list[Block], cpu) -> int | None:
         log = _logger(cpu)
         want_asm = log is not None and log.enabled("out_asm")
         try:
-            fn, asm = compiler().compile(blk, want_asm, cpu.native.user)
+            fn, asm = compiler().compile(blocks if len(blocks) > 1 else blocks[0], want_asm,
+                                         cpu.native.user)
         except (Unsupported, RuntimeError) as e:
             # RuntimeError: LLVM refused the module (a lowering bug). The
             # block stays on the Python tiers, which are exact.
             self.failed += 1
-            self.last_failure = f"{blk.pc:#x}: {e}"
+            self.last_failure = f"{blocks[0].pc:#x}: {e}"
             return None
         if want_asm:
             log.write(f"OUT: [size={len(asm)}]\n{asm}\n")
         self.compiled += 1
-        run = self._entry(blk, fn)
-        blk.code = run
-        return run
+        return fn
+
+    def _region(self, blk: Block, cpu) -> list[Block]:
+        """The block and the warm blocks it reaches by direct jumps, breadth
+        first, from the CPU's jump cache: same flags, same guest page (virtual
+        and physical, so that anything that drops one drops all), unchanged
+        since they were translated, not yet native (each block is compiled
+        once, in the first region that takes it)."""
+        if self.region_blocks <= 1 or len(blk.phys_pages) != 1 or len(getattr(blk, "src", ())) != 1:
+            return [blk]
+        cache = getattr(cpu, "tb_cur", None)
+        read_code = getattr(cpu, "_read_code", None)
+        if cache is None or read_code is None:
+            return [blk]
+        warm = max(1, self.hot_runs // 4)
+        page = blk.pc >> 12
+        members = [blk]
+        seen = {blk.pc}
+        queue = _direct_targets(blk)
+        while queue and len(members) < self.region_blocks:
+            pc = queue.pop(0)
+            if pc in seen or pc >> 12 != page:
+                continue
+            seen.add(pc)
+            s = cache.get(pc)
+            if (s is None or s.pc != pc or s.flags != blk.flags or s.phys_pages != blk.phys_pages
+                    or len(getattr(s, "src", ())) != 1 or getattr(s, "llvm_runs", 0) < warm
+                    or getattr(s.code, "native", None) is not None
+                    or s.code_bytes is None or read_code(s.src) != s.code_bytes):
+                continue
+            members.append(s)
+            queue.extend(_direct_targets(s))
+        return members
 
     def _entry(self, blk: Block, fn: int):
         call = _BLOCK_FN(fn)

@@ -1,13 +1,17 @@
-"""Lowering of one IR block to an LLVM IR function.
+"""Lowering of one IR block, or of a region of blocks, to an LLVM IR function.
 
 The function is `i32 @name(ptr %s)` where %s is the hart's native state
 (llvm_state.py). Its semantics are the interpreter's, op for op:
 
-- guest registers (below `GUEST_REGS`) are loads and stores of their words
-  in the state, in program order; LLVM's optimizer keeps them in machine
-  registers between calls. So the state in memory is the interpreter's at
-  every call and every exit, and a fault needs no write-back;
-- block temporaries are stack slots (promoted to SSA values by LLVM);
+- guest registers (below `GUEST_REGS`) and the instruction budget live in
+  stack slots that LLVM promotes to SSA values, so a loop keeps them in
+  machine registers. A register changed since the last sync is written
+  back to its state word (once per change, as TCG syncs its globals)
+  before every memory access, helper call and exit: the state in memory
+  is the interpreter's wherever Python can look or a fault can leave, and
+  neither the slow paths nor the fault exits carry spill code. Helpers may
+  write any register: the slots are reloaded after each;
+- block temporaries are stack slots too;
 - loads and stores try the native TLB (user mode: the page protection
   table over the one host mapping of the guest) and otherwise call the
   slow-path callback, which runs the CPU's own slow path in Python;
@@ -20,10 +24,16 @@ The function is `i32 @name(ptr %s)` where %s is the hart's native state
   retired, status EXCEPTION;
 - a block exit takes its instructions off the budget (the budget, counted
   in instructions, is also the instret count: BUDGET0 - BUDGET) and,
-  unless the budget is spent or Python asked for control, looks the next
-  PC up in the block table and tail-calls the block found there (so
-  chained blocks run without returning); a miss returns MISS. The next PC
-  is stored only when control returns to Python.
+  unless the budget is spent or Python asked for control, branches to the
+  next block when it is a member of the same function (a block looping on
+  itself, a region), else looks the next PC up in the block table and
+  tail-calls the function found there (so chained blocks run without
+  returning); a miss returns MISS. The next PC is stored only when control
+  leaves the function.
+
+A region (llvm_engine.py chooses it) is several blocks in one function,
+entered at any of them: the entry dispatches on the PC in the state, which
+Python and chaining functions store before entering.
 """
 
 from __future__ import annotations
@@ -82,9 +92,12 @@ def _lit(v: int, bits: int = 64) -> str:
 
 
 class _FunctionBuilder:
-    def __init__(self, blk: Block, name: str, helper_cb: int, mem_cb: int,
+    def __init__(self, blocks: list[Block], name: str, helper_cb: int, mem_cb: int,
                  site_base: int, inline: dict, user):
-        self.blk = blk
+        blk = blocks[0]
+        self.blocks = blocks
+        self.blk = blk             # the member being lowered
+        self.member = 0
         self.inline = inline
         self.user = user
         self.name = name
@@ -97,10 +110,17 @@ class _FunctionBuilder:
         self.terminated = False
         self.insn = 0
         self.insn_seen = 0
-        self.fault_insns: set[int] = set()
+        self.fault_insns: set[tuple[int, int]] = set()     # (member, instruction)
         self.temps: set[int] = set()
         self.addr_mask = (1 << getattr(blk, "xlen", 64)) - 1
         self.declares: set[str] = set()
+        self.dirty: set[int] = set()                       # registers to sync
+        self.dirty_at: dict[str, set[int]] = {}            # at a label, from its branches
+        self.regs_used, self.regs_written = set(), set()
+        for b in blocks:
+            used, written = _guest_registers(b)
+            self.regs_used |= used
+            self.regs_written |= written
 
     # -- small emitters --------------------------------------------------------------
     def tmp(self) -> str:
@@ -142,13 +162,14 @@ class _FunctionBuilder:
         if isinstance(x, Const):
             return _lit(x.value)
         if x < GUEST_REGS:
-            return self.load_word(x)
+            return self.assign(f"load i64, ptr %r{x}")
         self.temps.add(x)
         return self.assign(f"load i64, ptr %t{x}")
 
     def write(self, d: int, value: str) -> None:
         if d < GUEST_REGS:
-            self.store_word(d, value)
+            self.emit(f"store i64 {value}, ptr %r{d}")
+            self.dirty.add(d)
         else:
             self.temps.add(d)
             self.emit(f"store i64 {value}, ptr %t{d}")
@@ -175,33 +196,74 @@ class _FunctionBuilder:
         xn, yn = self.narrow(x, bits), self.narrow(y, bits)
         return self.assign(f"icmp {_ICMP_SIGNED[cond]} i{bits} {xn}, {yn}")
 
+    # -- guest state kept in SSA values ------------------------------------------------
+    def sync(self) -> None:
+        """Write the registers changed since the last sync back to the state
+        (as TCG syncs its globals): before every memory access, helper call
+        and exit, so the state is the interpreter's wherever Python can look
+        or a fault can leave. Stores happen once per change, on the fast
+        path; no slow path or fault exit carries spill code of its own."""
+        for r in sorted(self.dirty):
+            v = self.assign(f"load i64, ptr %r{r}")
+            self.store_word(r, v)
+        self.dirty = set()
+
+    def spill(self) -> None:
+        """sync, and the budget too (control leaves, or a helper reads it)."""
+        self.sync()
+        self.store_word(int(Word.BUDGET), self.assign("load i64, ptr %budget"))
+
+    def reload(self) -> None:
+        """After a helper: it may have written any register."""
+        for r in sorted(self.regs_used):
+            self.emit(f"store i64 {self.load_word(r)}, ptr %r{r}")
+
     # -- the function ---------------------------------------------------------------
     def build(self) -> str:
-        blk = self.blk
-        labels = {}
-        for op in blk.ops:
-            if op.opc is Opc.LABEL:
-                labels[op.aux] = f"L{op.aux}"
-        self.labels = labels
-        self.lines.append("start:")
-        for op in blk.ops:
-            self.op(op)
-        if not self.terminated:
-            # Ops ran out without an exit (never from the front end): the
-            # PC stays, as on the interpreter, and control goes back to Python.
-            self.store_word(int(Word.PC), _lit(blk.pc))
-            self._count(self.lines, blk.n_insns)
-            self.emit(f"ret i32 {int(Status.STOPPED)}")
+        for i, blk in enumerate(self.blocks):
+            self.blk, self.member = blk, i
+            self.insn = self.insn_seen = 0
+            self.labels = {op.aux: f"m{i}L{op.aux}" for op in blk.ops if op.opc is Opc.LABEL}
+            self.lines.append(f"m{i}start:")
+            # Every way in (entry, another member's exit) has synced.
+            self.dirty = set()
+            self.terminated = False
+            for op in blk.ops:
+                self.op(op)
+            if not self.terminated:
+                # Ops ran out without an exit (never from the front end): the
+                # PC stays, as on the interpreter, and control goes back to Python.
+                self.spill()
+                self.store_word(int(Word.PC), _lit(blk.pc))
+                self._count(self.lines, blk.n_insns)
+                self.emit(f"ret i32 {int(Status.STOPPED)}")
         body = self.lines
-        for k in sorted(self.fault_insns):
-            body.append(f"fault{k}:")
+        for i, k in sorted(self.fault_insns):
+            blk = self.blocks[i]
+            body.append(f"m{i}fault{k}:")
             p = self.tmp()
             body.append(f"  {p} = getelementptr inbounds i64, ptr %s, i64 {int(Word.PC)}")
             body.append(f"  store i64 {_lit(blk.insn_pcs[k] if blk.insn_pcs else blk.pc)}, ptr {p}")
-            if k:
-                self._count(body, k)
+            # The instructions before the faulting one retired.
+            b0, b1, bp = self.tmp(), self.tmp(), self.tmp()
+            body.append(f"  {b0} = load i64, ptr %budget")
+            body.append(f"  {b1} = sub i64 {b0}, {k}")
+            body.append(f"  {bp} = getelementptr inbounds i64, ptr %s, i64 {int(Word.BUDGET)}")
+            body.append(f"  store i64 {b1}, ptr {bp}")
             body.append(f"  ret i32 {int(Status.EXCEPTION)}")
         head = [f"define i32 @{self.name}(ptr %s) {{", "entry:"]
+        # Guest registers and the budget live in stack slots that LLVM turns
+        # into SSA values (machine registers across a self-loop); the state
+        # in memory is brought up to date only where Python can look (spill).
+        for r in sorted(self.regs_used):
+            head.append(f"  %r{r} = alloca i64")
+            head.append(f"  %r{r}.p = getelementptr inbounds i64, ptr %s, i64 {r}")
+            head.append(f"  %r{r}.0 = load i64, ptr %r{r}.p")
+            head.append(f"  store i64 %r{r}.0, ptr %r{r}")
+        head.append("  %budget = alloca i64")
+        head.append(f"  %budget.p = getelementptr inbounds i64, ptr %s, i64 {int(Word.BUDGET)}")
+        head.append("  %budget.0 = load i64, ptr %budget.p")
+        head.append("  store i64 %budget.0, ptr %budget")
         for t in sorted(self.temps):
             # A temporary starts as the register file's word, as on the
             # interpreter (the front end writes each before reading it, so
@@ -210,7 +272,17 @@ class _FunctionBuilder:
             head.append(f"  %t{t}.p = getelementptr inbounds i64, ptr %s, i64 {t}")
             head.append(f"  %t{t}.0 = load i64, ptr %t{t}.p")
             head.append(f"  store i64 %t{t}.0, ptr %t{t}")
-        head.append("  br label %start")
+        if len(self.blocks) > 1:
+            # A region is entered at any member: the state's PC says which
+            # (Python and chaining blocks store it before entering).
+            pc_p = "%s.pc.p"
+            head.append(f"  {pc_p} = getelementptr inbounds i64, ptr %s, i64 {int(Word.PC)}")
+            head.append(f"  %s.pc = load i64, ptr {pc_p}")
+            cases = " ".join(f"i64 {_lit(b.pc)}, label %m{i}start"
+                             for i, b in enumerate(self.blocks) if i)
+            head.append(f"  switch i64 %s.pc, label %m0start [ {cases} ]")
+        else:
+            head.append("  br label %m0start")
         return "\n".join(head + body + ["}"]) + "\n"
 
     def _count(self, out: list[str], n: int) -> None:
@@ -227,14 +299,18 @@ class _FunctionBuilder:
         """After a callback: its nonzero status leaves through the fault exit."""
         bad = self.assign(f"icmp ne i32 {st}, 0")
         ok = f"ok{self.n}"
-        self.fault_insns.add(self.insn)
-        self.emit(f"br i1 {bad}, label %fault{self.insn}, label %{ok}")
+        self.fault_insns.add((self.member, self.insn))
+        self.emit(f"br i1 {bad}, label %m{self.member}fault{self.insn}, label %{ok}")
         self.lines.append(f"{ok}:")
 
     def op(self, op) -> None:
         opc = op.opc
         if opc is Opc.LABEL:
-            self.label(self.labels[op.aux])
+            name = self.labels[op.aux]
+            # Branches are forward only: every way here is known by now.
+            came = self.dirty_at.pop(name, set())
+            self.dirty = came if self.terminated else self.dirty | came
+            self.label(name)
             return
         if opc is Opc.INSN_START:
             self.insn = self.insn_seen
@@ -304,7 +380,9 @@ class _FunctionBuilder:
         elif opc is Opc.BRCOND:
             c = self.cond(op.cond, bits, op.a, op.b)
             nxt = f"n{self.n}"
-            self.emit(f"br i1 {c}, label %{self.labels[op.aux]}, label %{nxt}")
+            target = self.labels[op.aux]
+            self.dirty_at[target] = self.dirty_at.get(target, set()) | self.dirty
+            self.emit(f"br i1 {c}, label %{target}, label %{nxt}")
             self.lines.append(f"{nxt}:")
         elif opc in (Opc.GOTO_TB, Opc.EXIT):
             self.exit(op.a)
@@ -397,6 +475,8 @@ class _FunctionBuilder:
         return hit, host
 
     def mem_call(self, kind: int, va: str, value: str) -> None:
+        # The state was synced before the access (`sync`), and the slow path
+        # never writes registers: nothing to spill or reload around it.
         st = self.assign(f"call i32 inttoptr (i64 {self.mem_cb} to ptr)"
                          f"(ptr %s, i64 {kind}, i64 {va}, i64 {value})")
         self.check_status(st)
@@ -405,6 +485,7 @@ class _FunctionBuilder:
         size, signed = op.size, bool(op.aux)
         bits = size * 8
         va = self.address(op)
+        self.sync()
         if self.user is not None:
             hit, host = self.user_hit(va, size, USER_READ, False)
         else:
@@ -439,6 +520,7 @@ class _FunctionBuilder:
         bits = size * 8
         va = self.address(op)
         value = self.read(op.b)
+        self.sync()
         if self.user is not None:
             # No reservation to clear in user mode (LR/SC compare values).
             hit, host = self.user_hit(va, size, USER_WRITE, True)
@@ -479,37 +561,60 @@ class _FunctionBuilder:
         self.sites.append(CallSite(op.aux, tuple(args), op.d is not None))
         # Helpers see the PC of the block being run, as on the Python tiers.
         self.store_word(int(Word.PC), _lit(self.blk.pc))
+        self.spill()
         st = self.assign(f"call i32 inttoptr (i64 {self.helper_cb} to ptr)(ptr %s, i64 {site})")
         self.check_status(st)
+        self.reload()
         if op.d is not None:
             self.write(op.d, self.load_word(int(Word.HRET)))
 
     # -- exits ----------------------------------------------------------------------
     def exit(self, target) -> None:
-        blk = self.blk
+        """Leave the member: its instructions come off the budget; return
+        when the budget is spent or Python asked for control; else go on in
+        this function when the next PC is one of its members (a loop, a
+        region) and the flags its code was made for still hold; else chain
+        through the native block table (MISS when the next block is not
+        there). The next PC goes to the state only when control leaves the
+        function. Each exit has its own code (and indirect jump): one
+        shared exit predicts worse."""
         nxt = self.read(target)
-        # The next PC goes to the state only when control returns to
-        # Python: a chained block needs it nowhere.
-        budget = self.load_word(int(Word.BUDGET))
-        left = self.assign(f"sub i64 {budget}, {blk.n_insns}")
-        self.store_word(int(Word.BUDGET), left)
-        req = self.load_word(int(Word.EXIT_REQ))
+        # Once here for every way out (below, `spill` adds only the budget).
+        self.sync()
+        budget = self.assign("load i64, ptr %budget")
+        left = self.assign(f"sub i64 {budget}, {self.blk.n_insns}")
+        self.emit(f"store i64 {left}, ptr %budget")
+        # Volatile: Python may ask from another thread, and a loop with no
+        # call must not read it once for all iterations.
+        req_p = self.word_ptr(int(Word.EXIT_REQ))
+        req = self.assign(f"load volatile i64, ptr {req_p}")
         spent = self.assign(f"icmp sle i64 {left}, 0")
         asked = self.assign(f"icmp ne i64 {req}, 0")
         stop = self.assign(f"or i1 {spent}, {asked}")
         k = self.n
         self.emit(f"br i1 {stop}, label %x{k}stop, label %x{k}go")
         self.lines.append(f"x{k}stop:")
+        self.spill()
         self.store_word(int(Word.PC), nxt)
         self.emit(f"ret i32 {int(Status.STOPPED)}")
         self.lines.append(f"x{k}go:")
         flags = self.load_word(int(Word.FLAGS))
-        if isinstance(target, Const) and (target.value & M64) == blk.pc:
-            # A loop on itself: straight back to the top while the flags
-            # the code was made for hold.
-            same = self.assign(f"icmp eq i64 {flags}, {_lit(blk.flags)}")
-            self.emit(f"br i1 {same}, label %start, label %x{k}look")
-            self.lines.append(f"x{k}look:")
+        member = None
+        if isinstance(target, Const):
+            member = next((i for i, b in enumerate(self.blocks)
+                           if b.pc == (target.value & M64)), None)
+        if member is not None:
+            # Flags changed under the code (a helper wrote a CSR): Python
+            # finds the block for the new ones. No table lookup here: the
+            # code would be there for a case that almost never happens.
+            same = self.assign(f"icmp eq i64 {flags}, {_lit(self.blocks[member].flags)}")
+            self.emit(f"br i1 {same}, label %m{member}start, label %x{k}miss")
+            self.lines.append(f"x{k}miss:")
+            self.spill()
+            self.store_word(int(Word.PC), nxt)
+            self.emit(f"ret i32 {int(Status.MISS)}")
+            self.terminated = True
+            return
         idx = self.assign(f"lshr i64 {nxt}, 1")
         idx = self.assign(f"and i64 {idx}, {TB_ENTRIES - 1}")
         at = self.assign(f"mul i64 {idx}, {TB_ENTRY_WORDS}")
@@ -529,19 +634,39 @@ class _FunctionBuilder:
         hit = self.assign(f"and i1 {hit}, {h3}")
         self.emit(f"br i1 {hit}, label %x{k}chain, label %x{k}miss")
         self.lines.append(f"x{k}chain:")
+        self.spill()
+        # The next function may be a region: its entry reads the PC.
+        self.store_word(int(Word.PC), nxt)
         fp = self.assign(f"inttoptr i64 {efn} to ptr")
         r = self.assign(f"musttail call i32 {fp}(ptr %s)")
         self.emit(f"ret i32 {r}")
         self.lines.append(f"x{k}miss:")
+        self.spill()
         self.store_word(int(Word.PC), nxt)
         self.emit(f"ret i32 {int(Status.MISS)}")
         self.terminated = True
 
 
-def lower_block(blk: Block, name: str, helper_cb: int, mem_cb: int, site_base: int,
+def _guest_registers(blk: Block) -> tuple[set[int], set[int]]:
+    """(guest registers the block reads or writes, those it writes)."""
+    used: set[int] = set()
+    written: set[int] = set()
+    for op in blk.ops:
+        for x in (op.a, op.b, op.c, op.e, *op.args):
+            if type(x) is int and x < GUEST_REGS:
+                used.add(x)
+        if op.d is not None and op.d < GUEST_REGS:
+            used.add(op.d)
+            written.add(op.d)
+    return used, written
+
+
+def lower_block(blk: Block | list[Block], name: str, helper_cb: int, mem_cb: int, site_base: int,
                 inline: dict | None = None, user: UserMemory | None = None) -> Lowered:
-    """The LLVM IR function of a block (raises Unsupported). `inline` maps
-    helpers to emitters of their exact effect (llvm_inline.py); `user` is
-    the user-mode memory layout (else memory goes through the native TLB)."""
-    fb = _FunctionBuilder(blk, name, helper_cb, mem_cb, site_base, inline or {}, user)
+    """The LLVM IR function of a block, or of a region of blocks entered at
+    any of them (raises Unsupported). `inline` maps helpers to emitters of
+    their exact effect (llvm_inline.py); `user` is the user-mode memory
+    layout (else memory goes through the native TLB)."""
+    blocks = blk if isinstance(blk, list) else [blk]
+    fb = _FunctionBuilder(blocks, name, helper_cb, mem_cb, site_base, inline or {}, user)
     return Lowered(name, fb.build(), fb.declares, fb.sites)
