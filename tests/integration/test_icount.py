@@ -23,13 +23,21 @@ def run(elf: Path, *extra: str) -> subprocess.CompletedProcess:
 TIMER_GUESTS = ["timer", "traps", "zicntr"]
 
 
+def _comparable(output: str) -> str:
+    """Without the `spec-only` lines, where QEMU 7.2 deviates from the spec
+    (test_guests.py checks those against the spec)."""
+    return "".join(line for line in output.splitlines(keepends=True)
+                   if not line.startswith("spec-only "))
+
+
 @pytest.mark.parametrize("icount", ["off", "shift=0", "shift=4,sleep=off", "7"])
 @pytest.mark.parametrize("name", TIMER_GUESTS)
 def test_timer_guests_match_qemu_under_icount(name, icount, qemu_runs, guest_elf):
     reference = qemu_runs(name)
     ours = run(guest_elf(name), "-icount", icount)
     assert ours.returncode == reference.status, ours.stdout[-2000:] + ours.stderr[-2000:]
-    assert ours.stdout == reference.output, ours.stdout[-2000:] + ours.stderr[-2000:]
+    assert _comparable(ours.stdout) == _comparable(reference.output), \
+        ours.stdout[-2000:] + ours.stderr[-2000:]
 
 
 def test_bad_icount_is_one_line_error(guest_elf):
