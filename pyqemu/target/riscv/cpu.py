@@ -520,6 +520,14 @@ class RISCVCPU:
         return ((pa, first), (pa2, size - first))
 
     def _read_code(self, segments) -> bytes | None:
+        if len(segments) == 1:
+            # The common case (compared again after each fence.i): no concatenation.
+            pa, n = segments[0]
+            m = self.bus.find(pa)
+            if m is None or not isinstance(m.region, RamRegion) or pa + n > m.end:
+                return None
+            off = pa - m.base
+            return m.region.mem[off:off + n]
         out = b""
         for pa, n in segments:
             m = self.bus.find(pa)
