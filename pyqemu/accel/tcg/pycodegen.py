@@ -53,7 +53,10 @@ import struct
 from dataclasses import dataclass
 
 from .interp import InterpBackend
-from .ir import Block, Cond, Const, Opc
+from .ir import Block, Cond, Const, Opc, fast_members
+
+Opc = fast_members(Opc)      # plain attributes: see ir.fast_members
+Cond = fast_members(Cond)
 
 _UNPACK = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
            (1, True): "b", (2, True): "h", (4, True): "i", (8, True): "q"}

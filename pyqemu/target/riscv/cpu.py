@@ -114,8 +114,12 @@ class RISCVCPU:
         # against the bytes in memory before it runs again (DMA and other
         # harts write code without passing through this hart's store path).
         self.code_gen = 0
-        self.itlb: dict[tuple[int, int], int] = {}    # (priv, vpn) -> ppn for fetch
-        self._fetch_page = None
+        # (priv, vpn) -> ppn of pages that instruction fetch may read whole
+        # (RAM, PMP-allowed): a hit needs no walk and no check.
+        self.itlb: dict[tuple[int, int], int] = {}
+        # The superpages the TLBs hold 4 KiB pieces of, as {log2 size: {va >> size}}:
+        # `sfence.vma vaddr` inside one of them flushes everything.
+        self.tlb_superpages: dict[int, set[int]] = {}
         self._update_mmu_state()
 
     # -- state the code depends on -------------------------------------------------
@@ -136,7 +140,6 @@ class RISCVCPU:
         if pair is None:
             pair = self.tlbs[key] = ({}, {})
         self.tlb_r, self.tlb_w = pair
-        self._fetch_page = None
         if self.native is not None:
             self.native.select_tlb(key)
 
@@ -145,9 +148,43 @@ class RISCVCPU:
             r.clear()
             w.clear()
         self.itlb.clear()
-        self._fetch_page = None
+        self.tlb_superpages.clear()
         if self.native is not None:
             self.native.flush_tlb()
+
+    def flush_tlb_page(self, va: int) -> None:
+        """sfence.vma with an address: forget the translations of its page
+        only (the Linux kernel fences each fixmap and text-patching page
+        this way, thousands of times while it boots). Blocks stay reachable
+        unless code was fetched from that page."""
+        va &= self.xmask
+        for shift, regions in self.tlb_superpages.items():
+            if va >> shift in regions:
+                # Cached in 4 KiB pieces that this fence also concerns.
+                self.flush_tlb()
+                self.flush_jump_caches()
+                return
+        vpn = va >> 12
+        for r, w in self.tlbs.values():
+            r.pop(vpn, None)
+            w.pop(vpn, None)
+        itlb = self.itlb
+        fetched = itlb.pop((0, vpn), None) is not None
+        fetched = itlb.pop((1, vpn), None) is not None or fetched
+        if self.native is not None:
+            self.native.flush_tlb()
+        if fetched:
+            # A block from this page (or straddling into it) may be in a
+            # jump cache: every block made from it was fetched through the
+            # itlb entry just dropped.
+            self.flush_jump_caches()
+
+    def _note_superpage(self, va: int, shift: int) -> None:
+        if 12 < shift < 64:
+            regions = self.tlb_superpages.get(shift)
+            if regions is None:
+                regions = self.tlb_superpages[shift] = set()
+            regions.add(va >> shift)
 
     def flush_jump_caches(self) -> None:
         """Forget which block a virtual pc runs (the mapping may have
@@ -305,12 +342,20 @@ class RISCVCPU:
 
     # -- memory: the slow paths and the TLB fill --------------------------------------
     def translate_data(self, va: int, size: int, access: int) -> int:
+        # A page in the data TLB is RAM that the PMP allows whole for this
+        # access: its physical page is in the entry (the atomics' path,
+        # which has no inline fast path, walks the tables otherwise).
+        e = (self.tlb_w if access == STORE else self.tlb_r).get(va >> 12)
+        if e is not None and (va & 0xFFF) + size <= PAGE:
+            return e[2] | (va & 0xFFF)
         priv = self.data_priv
         if priv == 3 or self.satp == 0:
             pa = va
         else:
             ms = self.mstatus
-            pa = mmu.translate(self, va, access, priv, bool(ms & C.SUM), bool(ms & C.MXR))
+            pa, shift = mmu.translate_sized(self, va, access, priv, bool(ms & C.SUM), bool(ms & C.MXR))
+            if shift != 12:
+                self._note_superpage(va, shift)
         if not self.pmp.check(pa, size, access, priv):
             raise GuestTrap(ACCESS_FAULT[access], va)
         return pa
@@ -328,7 +373,8 @@ class RISCVCPU:
             return
         if not self.pmp.page_allowed(ppage, access, priv):
             return
-        entry = (m.region.mem, (ppage - m.base) - (va & PAGE_MASK))
+        # (host buffer, offset from the guest address, physical page)
+        entry = (m.region.mem, (ppage - m.base) - (va & PAGE_MASK), ppage)
         (self.tlb_w if access == STORE else self.tlb_r)[va >> 12] = entry
 
     def _access_check(self, va: int, size: int, access: int) -> int:
@@ -396,19 +442,22 @@ class RISCVCPU:
 
     # -- instruction fetch (translation time) ---------------------------------------------
     def _fetch_translate(self, va: int, first: bool) -> int:
+        ppn = self.itlb.get((self.priv, va >> 12))
+        if ppn is not None:
+            return (ppn << 12) | (va & 0xFFF)
+        return self._fetch_translate_miss(va, first)
+
+    def _fetch_translate_miss(self, va: int, first: bool) -> int:
+        priv = self.priv
         try:
-            if self.priv == 3 or self.satp == 0:
+            if priv == 3 or self.satp == 0:
                 pa = va
             else:
-                key = (self.priv, va >> 12)
-                ppn = self.itlb.get(key)
-                if ppn is None:
-                    ms = self.mstatus
-                    pa = mmu.translate(self, va, FETCH, self.priv, bool(ms & C.SUM), bool(ms & C.MXR))
-                    self.itlb[key] = pa >> 12
-                else:
-                    pa = (ppn << 12) | (va & 0xFFF)
-            if not self.pmp.check(pa, 2, FETCH, self.priv):
+                ms = self.mstatus
+                pa, shift = mmu.translate_sized(self, va, FETCH, priv, bool(ms & C.SUM), bool(ms & C.MXR))
+                if shift != 12:
+                    self._note_superpage(va, shift)
+            if not self.pmp.check(pa, 2, FETCH, priv):
                 raise GuestTrap(Cause.INSN_ACCESS_FAULT, va)
             m = self.bus.find(pa)
             if m is None or not isinstance(m.region, RamRegion) or pa + 2 > m.end:
@@ -417,6 +466,9 @@ class RISCVCPU:
             if first:
                 raise
             raise EndBlock() from None
+        ppage = pa & PAGE_MASK
+        if m.base <= ppage and ppage + PAGE <= m.end and self.pmp.page_allowed(ppage, FETCH, priv):
+            self.itlb[(priv, va >> 12)] = pa >> 12
         return pa
 
     def fetch_insn(self, pc: int, first: bool):
@@ -440,7 +492,8 @@ class RISCVCPU:
         pa = self._fetch_translate(pc, True)
         key = (flags, pc, pa)
         tb = self.tb_phys.get(key)
-        if tb is not None and not self._still_valid(tb):
+        if tb is not None and (tb.gen != self.code_gen or len(tb.src) > 1) \
+                and not self._still_valid(tb):
             self._drop_block(key)
             tb = None
         if tb is None:
@@ -479,13 +532,21 @@ class RISCVCPU:
         return ((pa, first), (pa2, size - first))
 
     def _read_code(self, segments) -> bytes | None:
+        if len(segments) == 1:
+            # The common case (compared again after each fence.i): no concatenation.
+            pa, n = segments[0]
+            m = self.bus.find(pa)
+            if m is None or not isinstance(m.region, RamRegion) or pa + n > m.end:
+                return None
+            off = pa - m.base
+            return m.region.mem[off:off + n]
         out = b""
         for pa, n in segments:
             m = self.bus.find(pa)
             if m is None or not isinstance(m.region, RamRegion) or pa + n > m.end:
                 return None
             off = pa - m.base
-            out += bytes(m.region.mem[off:off + n])
+            out += m.region.mem[off:off + n]        # an mmap: slicing copies to bytes
         return out
 
     def _still_valid(self, tb) -> bool:
@@ -612,9 +673,15 @@ class RISCVCPU:
         if not (self.mip & self.mie):
             self.waiting = True
 
-    def do_sfence_vma(self, insn: int) -> None:
+    def do_sfence_vma(self, insn: int, vaddr: int | None = None) -> None:
+        """sfence.vma; `vaddr` None for rs1 = x0 (every address). The ASID
+        operand is not looked at: the TLBs are not tagged with one, so
+        every address space's entries go (as the spec allows)."""
         if self.priv == 1 and self.mstatus & C.TVM:
             raise GuestTrap(Cause.ILLEGAL_INSN, insn)
+        if vaddr is not None:
+            self.flush_tlb_page(vaddr)
+            return
         self.flush_tlb()
         self.flush_jump_caches()
 

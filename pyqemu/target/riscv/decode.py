@@ -55,6 +55,9 @@ def parse_pattern(pattern: str, width: int) -> tuple[int, int]:
     return mask, match
 
 
+_CACHE_LIMIT = 1 << 17
+
+
 class Decoder:
     """Decodes one instruction word to (Encoding, operands).
 
@@ -76,6 +79,9 @@ class Decoder:
             self._buckets.setdefault(key, []).append(enc)
         for lst in self._buckets.values():
             lst.sort(key=lambda e: -e.specificity())
+        # Decoded words: a kernel's blocks repeat the same few thousand
+        # instruction words (each translation decodes every instruction).
+        self._cache: dict[int, tuple | None] = {}
 
     @staticmethod
     def _key_mask(length: int) -> int:
@@ -86,6 +92,18 @@ class Decoder:
         return (length, word & (0x7F if length == 4 else 0xE003))
 
     def decode(self, word: int, length: int):
+        """(Encoding, operands) or None; the operands are shared between
+        calls for the same word and must not be changed."""
+        key = word if length == 4 else -1 - word
+        hit = self._cache.get(key, self)
+        if hit is not self:
+            return hit
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        out = self._cache[key] = self._decode(word, length)
+        return out
+
+    def _decode(self, word: int, length: int):
         for enc in self._buckets.get(self._key(word, length), ()):
             if word & enc.mask == enc.match:
                 args = enc.fmt(word)

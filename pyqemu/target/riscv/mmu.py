@@ -99,11 +99,19 @@ def translate(cpu, vaddr: int, access: int, priv: int, sum_: bool, mxr: bool) ->
     Reads only cpu.xlen, cpu.satp, cpu.bus and cpu.pmp. Raises GuestTrap with
     the page-fault or access-fault cause of `access`, tval = vaddr.
     """
+    return translate_sized(cpu, vaddr, access, priv, sum_, mxr)[0]
+
+
+def translate_sized(cpu, vaddr: int, access: int, priv: int, sum_: bool,
+                    mxr: bool) -> tuple[int, int]:
+    """`translate`, and the log2 size of the page that maps `vaddr` (12 for a
+    4 KiB page, more for a superpage; 64 when nothing translates): a TLB
+    needs it to know which entries one `sfence.vma vaddr` concerns."""
     satp = cpu.satp
     if cpu.xlen == 32:
         vaddr &= 0xFFFFFFFF
         if priv == _MACHINE or not satp >> SATP32_MODE_SHIFT:
-            return vaddr
+            return vaddr, 64
         table = (satp & SATP32_PPN_MASK) << PAGE_SHIFT
         pte_size = 4
         vpn_bits = 10
@@ -116,7 +124,7 @@ def translate(cpu, vaddr: int, access: int, priv: int, sum_: bool, mxr: bool) ->
             # there is nothing to reach (QEMU: access fault; no aliasing).
             if vaddr >= _PADDR_LIMIT_RV64:
                 raise GuestTrap(ACCESS_FAULT[access], vaddr)
-            return vaddr
+            return vaddr, 64
         level = mode - 6        # Sv39 -> 2, Sv48 -> 3, Sv57 -> 4 (top level index)
         if not 2 <= level <= 4:
             # The CPU refuses such satp writes; a stale value still must not walk.
@@ -191,4 +199,4 @@ def translate(cpu, vaddr: int, access: int, priv: int, sum_: bool, mxr: bool) ->
             except GuestMemoryError:
                 raise GuestTrap(ACCESS_FAULT[access], vaddr) from None
 
-        return (ppn << PAGE_SHIFT) | (vaddr & offset_mask)
+        return (ppn << PAGE_SHIFT) | (vaddr & offset_mask), shift

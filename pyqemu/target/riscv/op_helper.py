@@ -17,12 +17,15 @@ def raise_exception(cpu, cause, tval):
     raise GuestTrap(cause, tval)
 
 
+# orc.b maps each byte to 0x00 if it is zero, else 0xFF: one bytes.translate.
+_ORC_B_TABLE = bytes([0x00] + [0xFF] * 255)
+
+
 def orc_b(cpu, x):
-    out = 0
-    for i in range(0, cpu.xlen, 8):
-        if (x >> i) & 0xFF:
-            out |= 0xFF << i
-    return out
+    # Called by the kernel's Zbb string routines (strlen, strcmp) hundreds of
+    # thousands of times while it boots.
+    n = cpu.xlen >> 3
+    return int.from_bytes((x & cpu.xmask).to_bytes(n, "little").translate(_ORC_B_TABLE), "little")
 
 
 def mark_fs_dirty(cpu):
@@ -109,4 +112,5 @@ def wfi(cpu, insn):
 
 
 def sfence_vma(cpu, insn, vaddr, asid):
-    cpu.do_sfence_vma(insn)
+    # rs1 = x0 fences every address; any other register (even holding 0) one page.
+    cpu.do_sfence_vma(insn, vaddr if (insn >> 15) & 0x1F else None)

@@ -13,7 +13,7 @@ written: writes to it are dropped here), 32-63 the floating-point registers
 
 from __future__ import annotations
 
-from ...accel.tcg.ir import Block, Cond, Const, Op, Opc
+from ...accel.tcg.ir import Block, Cond, Const, Op, Opc, fast_members
 from . import csr as csrmod
 from . import fpu_helper as fh
 from . import op_helper as oh
@@ -21,6 +21,9 @@ from .decode import Decoder
 from .insn16 import ENCODINGS as ENC16
 from .insn32 import ENCODINGS as ENC32
 from .trap import Cause, GuestTrap
+
+Opc = fast_members(Opc)      # plain attributes: see ir.fast_members
+Cond = fast_members(Cond)
 
 FREG = 32
 TEMP_BASE = 64
