@@ -120,6 +120,16 @@ class NativeState:
             ctypes.memset(self.addr + 8 * (TLB_BASE + i * TLB_SET_WORDS), 0xFF, 8 * TLB_SET_WORDS)
         self._dirty_sets.clear()
 
+    def flush_tlb_page(self, page: int) -> None:
+        """Forget one guest page (sfence.vma with an address) in every set."""
+        w = self.words
+        slot = 2 * tlb_index(page)
+        for s in self._dirty_sets:
+            base = TLB_BASE + s * TLB_SET_WORDS + slot
+            for i in (base, base + TLB_WRITE):
+                if w[i] == page:
+                    w[i] = 0xFFFFFFFFFFFFFFFF
+
     def select_tlb(self, key) -> None:
         """Use the TLB set of a (privilege, SUM, MXR) key from now on."""
         i = self._sets.get(key)

@@ -172,7 +172,7 @@ class RISCVCPU:
         fetched = itlb.pop((0, vpn), None) is not None
         fetched = itlb.pop((1, vpn), None) is not None or fetched
         if self.native is not None:
-            self.native.flush_tlb()
+            self.native.flush_tlb_page(vpn)
         if fetched:
             # A block from this page (or straddling into it) may be in a
             # jump cache: every block made from it was fetched through the
