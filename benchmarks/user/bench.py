@@ -108,7 +108,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sysroot", type=Path, default=DEFAULT_SYSROOT)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--backend", default="pycodegen")
+    ap.add_argument("--backend", default="llvm")
     ap.add_argument("--only", nargs="*", help="run the workloads whose name contains one of these")
     args = ap.parse_args()
     if not (args.sysroot / ".complete").exists():
