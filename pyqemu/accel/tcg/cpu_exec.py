@@ -16,6 +16,17 @@ from typing import Callable, TypeVar
 from ...system.clock import NEVER
 
 SLICE_TBS = 256
+# With several harts, a slice also ends after about this many instructions.
+# Native code runs up to a budget of instructions per block entry, so 256
+# entries could be millions of instructions: a hart spinning on a lock or on
+# an IPI answer would burn all of them (and, with -icount, the guest's time)
+# before the other hart gets to answer.
+SLICE_INSNS = 10_000
+
+
+class SliceEnd(Exception):
+    """Native code used up the hart's slice (SLICE_INSNS): run_slice returns,
+    at a block boundary, with the hart's state complete."""
 T = TypeVar("T")
 
 
@@ -147,6 +158,8 @@ class TCGRunner:
                 hooked = bool(self.block_hooks or self.insn_hooks)
                 icount = self._icount
                 for h in harts:
+                    if smp:
+                        h.slice_end = h.instret + SLICE_INSNS
                     if icount:
                         clock.begin_slice(h)
                     if hooked:

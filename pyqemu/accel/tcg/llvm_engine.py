@@ -41,6 +41,7 @@ import ctypes
 import struct
 import threading
 
+from .cpu_exec import SliceEnd
 from .ir import Block, Const, Opc
 from .llvm_inline import INLINE_HELPERS
 from .llvm_lower import MEM_SIGNED, MEM_STORE, CallSite, Unsupported, lower_block
@@ -413,10 +414,13 @@ class LLVMBackend:
             nat.install_block(pc, flags, fn)
             log = _logger(cpu)
             # Tracing and hooks see every block: one block per entry then.
+            slice_ends = False
             if nat.one_block or (log is not None and (log.enabled("exec") or log.enabled("cpu"))):
                 b = 1
             elif nat.user is None:
-                b = budget
+                # Not past the end of the hart's slice (-smp: the others wait).
+                b = max(1, min(budget, cpu.slice_end - cpu.instret))
+                slice_ends = True
                 clock = getattr(cpu, "clock", None)
                 if clock is not None and hasattr(clock, "begin_slice"):
                     # Time counts instructions (-icount): stop at the next
@@ -437,6 +441,8 @@ class LLVMBackend:
             if status == Status.EXCEPTION:
                 exc, nat.exc = nat.exc, None
                 raise exc
+            if slice_ends and cpu.instret >= cpu.slice_end:
+                raise SliceEnd
 
         run.native = fn
         return run

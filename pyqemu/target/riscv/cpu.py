@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+from ...accel.tcg.cpu_exec import SliceEnd
 from ...memory.address_space import AddressSpace, GuestMemoryError
 from ...memory.region import RamRegion
 from . import csr as C
@@ -91,6 +92,9 @@ class RISCVCPU:
         self.stimecmp = self.xmask if self.xlen == 64 else (1 << 64) - 1
         self.fflags = self.frm = 0
         self.instret = 0
+        # The vCPU loop's end of this hart's slice, in instret (native code
+        # stops there; see SLICE_INSNS in accel/tcg/cpu_exec.py).
+        self.slice_end = 1 << 63
         self.cycle_offset = 0
         self.reservation = None
         self.waiting = False
@@ -705,6 +709,8 @@ class RISCVCPU:
                 tb.code(self)
             except GuestTrap as t:
                 self.take_trap(t.cause, t.tval)
+            except SliceEnd:
+                return
             if events.pending:
                 return
 
@@ -740,5 +746,7 @@ class RISCVCPU:
                 tb.code(self)
             except GuestTrap as t:
                 self.take_trap(t.cause, t.tval)
+            except SliceEnd:
+                return
             if events.pending:
                 return

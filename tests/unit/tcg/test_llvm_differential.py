@@ -31,6 +31,7 @@ class NativeFakeCPU(FakeCPU):
     flags = 0
     mip = mie = 0
     waiting = False
+    slice_end = 1 << 63          # one hart: its slice never ends native code
 
     @property
     def tlb_r(self):
