@@ -134,6 +134,7 @@ def _install() -> None:
     Translator.call = call
 
     # Blocks executed: counted in a copy of run_slice's loop.
+    from pyqemu.accel.tcg.cpu_exec import SliceEnd
     from pyqemu.target.riscv.trap import GuestTrap
 
     def run_slice(self, max_tbs, events):
@@ -155,6 +156,8 @@ def _install() -> None:
                 tb.code(self)
             except GuestTrap as t:
                 self.take_trap(t.cause, t.tval)
+            except SliceEnd:
+                return
             if events.pending:
                 return
     RISCVCPU.run_slice = run_slice
