@@ -413,8 +413,8 @@ class LLVMBackend:
             w = nat.words
             nat.install_block(pc, flags, fn)
             log = _logger(cpu)
-            # Tracing and hooks see every block: one block per entry then.
             slice_ends = False
+            # Tracing and hooks see every block: one block per entry then.
             if nat.one_block or (log is not None and (log.enabled("exec") or log.enabled("cpu"))):
                 b = 1
             elif nat.user is None:
