@@ -83,6 +83,13 @@ def usage(prog: str, specs: list[OptionSpec]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def list_machines(machines: list[tuple[str, str, bool]]) -> None:
+    """-machine help: (name, description, default) per board; ends the run."""
+    sys.stdout.write("Supported machines are:\n" + "".join(
+        f"{n:<20} {d}{' (default)' if dflt else ''}\n" for n, d, dflt in machines))
+    raise Done
+
+
 def parse_smp(val: str) -> int:
     kv = parse_keyval(val, "cpus", "-smp")
     try:

@@ -107,9 +107,7 @@ def _run_with_disks(argv: list[str], xlen: int, prog: str, virtio: VirtioOptions
 
 def _machine_option(val: str, cfg) -> None:
     if val == "help":
-        sys.stdout.write("Supported machines are:\n" + "".join(
-            f"{n:<20} {d}{' (default)' if dflt else ''}\n" for n, d, dflt in MACHINES))
-        raise frontend.Done
+        frontend.list_machines(MACHINES)
     kv = parse_keyval(val, "type", "-machine")
     machine_name = kv.pop("type", "virt")
     if machine_name not in ("virt",):
