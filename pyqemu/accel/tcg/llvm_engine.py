@@ -232,14 +232,15 @@ class _Compiler:
         self.count = 0
 
     def _optimise(self, mod) -> None:
-        """The passes that pay on a block (a third of the cost of the -O2
-        pipeline): temporaries to SSA, state loads forwarded from stores,
-        dead state stores dropped, branches folded."""
+        """The passes that pay on a region: temporaries to SSA (guest
+        registers live in allocas), folding, branches merged. GVN and
+        dead-store elimination were here too; with registers in SSA values
+        they found little, and without them a compile costs 15-20% less
+        (gzip -9: 1.09 s -> 0.95 s of compiles, lua: 0.53 s -> 0.44 s)
+        with no measurable loss in the native code."""
         pm = self.llvm.create_new_module_pass_manager()   # runs once: passes are consumed
         pm.add_sroa_pass()
         pm.add_instruction_combine_pass()
-        pm.add_new_gvn_pass()
-        pm.add_dead_store_elimination_pass()
         pm.add_simplify_cfg_pass()
         pm.run(mod, self.pb)
 
