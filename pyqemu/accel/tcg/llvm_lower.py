@@ -116,6 +116,7 @@ class _FunctionBuilder:
         self.declares: set[str] = set()
         self.dirty: set[int] = set()                       # registers to sync
         self.dirty_at: dict[str, set[int]] = {}            # at a label, from its branches
+        self.helper_called = False                         # in the member, so far
         self.regs_used, self.regs_written = set(), set()
         for b in blocks:
             used, written = _guest_registers(b)
@@ -228,6 +229,7 @@ class _FunctionBuilder:
             # Every way in (entry, another member's exit) has synced.
             self.dirty = set()
             self.terminated = False
+            self.helper_called = False
             for op in blk.ops:
                 self.op(op)
             if not self.terminated:
@@ -557,6 +559,7 @@ class _FunctionBuilder:
                 self.store_word(int(Word.ARGS) + slot, self.read(x))
                 args.append((False, slot))
                 slot += 1
+        self.helper_called = True
         site = self.site_base + len(self.sites)
         self.sites.append(CallSite(op.aux, tuple(args), op.d is not None))
         # Helpers see the PC of the block being run, as on the Python tiers.
@@ -598,11 +601,18 @@ class _FunctionBuilder:
         self.store_word(int(Word.PC), nxt)
         self.emit(f"ret i32 {int(Status.STOPPED)}")
         self.lines.append(f"x{k}go:")
-        flags = self.load_word(int(Word.FLAGS))
+        # A member is entered with the state's flags equal to its own (the
+        # table and Python look blocks up by flags, members share theirs),
+        # and only a helper (a CSR write) changes them while native code runs.
+        same_flags = not self.helper_called
+        flags = _lit(self.blk.flags) if same_flags else self.load_word(int(Word.FLAGS))
         member = None
         if isinstance(target, Const):
             member = next((i for i, b in enumerate(self.blocks)
                            if b.pc == (target.value & M64)), None)
+        if member is not None and same_flags:
+            self.br(f"m{member}start")
+            return
         if member is not None:
             # Flags changed under the code (a helper wrote a CSR): Python
             # finds the block for the new ones. No table lookup here: the
