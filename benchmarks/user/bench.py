@@ -3,15 +3,17 @@ qemu-riscv64 in the same run.
 
     .venv/bin/python benchmarks/user/bench.py [--sysroot DIR] [--repeat N]
 
-Workloads: a recursive Lua fib, busybox sha256sum of a 64 MiB file and
-busybox gzip -9 of 8 MiB of text (all from the Debian sysroot of
-scripts/sysroot/build.sh), a static C loop and a compute-heavy C program
-(sieve, integer matrix product, CRC-32) built with the cross compiler. The instruction count comes from pyqemu (it counts
+Workloads: a static hello world (the fixed cost of a run), a recursive Lua
+fib, busybox sha256sum of a 64 MiB file and busybox gzip -9 of 8 MiB of text
+(all from the Debian sysroot of scripts/sysroot/build.sh), a static C loop
+and a compute-heavy C program (sieve, integer matrix product, CRC-32) built
+with the cross compiler. The instruction count comes from pyqemu (it counts
 retired guest instructions); both emulators run the same program with the
 same input, so QEMU's MIPS is that count over QEMU's time. Times are
 medians of --repeat runs and include emulator start-up and, for pyqemu,
-translation and native compilation. The ratio is pyqemu's CPU time over
-QEMU's.
+translation and native compilation; the `jit` column says how much of
+pyqemu's CPU time went to loading LLVM and compiling (PYQEMU_STATS_FILE).
+The ratio is pyqemu's CPU time over QEMU's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SYSROOT = Path.home() / ".cache" / "pyqemu" / "sysroot"
+
+C_HELLO = r"""
+#include <stdio.h>
+int main(void) { puts("hello"); return 0; }
+"""
 
 C_LOOP = r"""
 #include <stdio.h>
@@ -118,12 +125,14 @@ def main() -> None:
                                  "return fib(n-1) + fib(n-2) end\nprint(fib(27))\n")
     (tmp / "big.bin").write_bytes(os.urandom(64 << 20))
     (tmp / "text.txt").write_bytes(text_data(8 << 20))
-    for name, src in (("loop", C_LOOP), ("compute", C_COMPUTE)):
+    for name, src in (("hello", C_HELLO), ("loop", C_LOOP), ("compute", C_COMPUTE)):
         (tmp / f"{name}.c").write_text(src)
         subprocess.run(["riscv64-linux-gnu-gcc", "-O2", "-static", "-o", str(tmp / name),
                         str(tmp / f"{name}.c")], check=True)
     sr = args.sysroot
     workloads = [
+        # What every run pays before the program does anything.
+        ("static C hello (start-up)", [tmp / "hello"]),
         ("lua fib(27)", [sr / "usr/bin/lua5.4", tmp / "fib.lua"]),
         ("busybox sha256sum 64 MiB", [sr / "usr/bin/busybox", "sha256sum", tmp / "big.bin"]),
         ("busybox gzip -9 8 MiB text", [sr / "usr/bin/busybox", "gzip", "-9", "-c", tmp / "text.txt"]),
@@ -134,8 +143,9 @@ def main() -> None:
         workloads = [w for w in workloads if any(k in w[0] for k in args.only)]
     stats = tmp / "stats"
     print(f"backend: {args.backend}  (medians of {args.repeat}; s = wall seconds, "
-          f"cpu = CPU seconds; MIPS and ratio from CPU time)")
-    print(f"{'workload':38} {'guest insns':>12} {'ours s':>7} {'cpu':>6} {'MIPS':>7} "
+          f"cpu = CPU seconds; MIPS and ratio from CPU time; jit = CPU seconds of "
+          f"that loading LLVM and compiling regions)")
+    print(f"{'workload':38} {'guest insns':>12} {'ours s':>7} {'cpu':>6} {'jit':>5} {'MIPS':>7} "
           f"{'qemu s':>7} {'cpu':>6} {'MIPS':>7} {'ratio':>6}")
     try:
         for name, prog in workloads:
@@ -148,14 +158,19 @@ def main() -> None:
             # (about 0.1 s of CPU, more than qemu-riscv64's whole run of the
             # short workloads), which is no part of emulation.
             env.pop("PYTHONDONTWRITEBYTECODE", None)
-            r_ours = [timed(ours, env) for _ in range(args.repeat)]
+            r_ours, jit = [], []
+            for _ in range(args.repeat):
+                r_ours.append(timed(ours, env))
+                st = dict(line.split("=", 1) for line in stats.read_text().split())
+                jit.append(float(st.get("jit_init_s", 0)) + float(st.get("jit_compile_s", 0)))
             r_real = [timed(real) for _ in range(args.repeat)]
             if r_ours[0][2] != r_real[0][2]:
                 sys.exit(f"bench: {name}: outputs differ: {r_ours[0][2][:80]!r} vs {r_real[0][2][:80]!r}")
-            insns = int(stats.read_text())
+            insns = int(st["insns"])
             a, ac = (statistics.median(x) for x in zip(*[r[:2] for r in r_ours]))
             b, bc = (statistics.median(x) for x in zip(*[r[:2] for r in r_real]))
-            print(f"{name:38} {insns:12d} {a:7.2f} {ac:6.2f} {insns / ac / 1e6:7.1f} "
+            print(f"{name:38} {insns:12d} {a:7.2f} {ac:6.2f} {statistics.median(jit):5.2f} "
+                  f"{insns / ac / 1e6:7.1f} "
                   f"{b:7.3f} {bc:6.3f} {insns / bc / 1e6:7.1f} {ac / bc:5.1f}x", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -738,9 +738,14 @@ class Process:
 
     def exit_group(self, code):
         if self.opts.stats_file:
-            # Guest instructions retired by the live threads (the benchmark's MIPS).
+            # Guest instructions retired by the live threads (the benchmark's
+            # MIPS), then what the JIT cost, as key=value lines.
+            stats = {"insns": sum(c.instret for c in self.cpus())}
+            engine = sys.modules.get("pyqemu.accel.tcg.llvm_engine")
+            if engine is not None:
+                stats.update(engine.compile_stats())
             with open(self.opts.stats_file, "w") as f:
-                f.write(f"{sum(c.instret for c in self.cpus())}\n")
+                f.write("".join(f"{k}={v}\n" for k, v in stats.items()))
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
