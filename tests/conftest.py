@@ -126,6 +126,24 @@ def pyqemu_run(guest_elf):
     return run
 
 
+# -- the JIT's code cache ----------------------------------------------------------------
+# Every emulator the suite starts (and the in-process compiler) gets one fresh
+# on-disk JIT cache for the session: the tests compile what they run rather
+# than load what an earlier session left, and leave nothing in ~/.cache.
+_JIT_CACHE: list[str] = []
+
+
+def pytest_configure(config):
+    import tempfile
+    _JIT_CACHE.append(tempfile.mkdtemp(prefix="pyqemu-jit-cache-"))
+    os.environ["PYQEMU_JIT_CACHE"] = _JIT_CACHE[0]
+
+
+def pytest_unconfigure(config):
+    for path in _JIT_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # -- long Linux boots ------------------------------------------------------------------
 # A test module may define `start_boots()` (and `stop_boots()`): Linux guests
 # that take minutes to boot. They start as soon as the session knows the

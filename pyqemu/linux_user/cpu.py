@@ -55,7 +55,7 @@ def _sc(cpu, addr, src, size):
     return 0
 
 
-def _make_amo(fn):
+def _make_amo(fn, name):
     def amo(cpu, addr, src, size):
         _amo_check(cpu, addr, size, STORE)
         m = (1 << (size * 8)) - 1
@@ -63,10 +63,13 @@ def _make_amo(fn):
             old = cpu.mem.read(addr, size)
             cpu.phys_write(addr, size, fn(old, src & m, size) & m)
         return _sx(old, size)
+    # A closure has no importable name: it gives the JIT's code cache one.
+    amo.jit_name = name
     return amo
 
 
-USER_AMO = {"lr": _lr, "sc": _sc, **{op: _make_amo(fn) for op, fn in AMO_OPS.items()}}
+USER_AMO = {"lr": _lr, "sc": _sc,
+            **{op: _make_amo(fn, f"{__name__}.amo_{op}") for op, fn in AMO_OPS.items()}}
 
 
 class UserTranslator(Translator):

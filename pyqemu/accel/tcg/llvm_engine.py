@@ -45,7 +45,9 @@ import time
 from .cpu_exec import SliceEnd
 from .ir import Block, Const, Opc
 from .llvm_inline import INLINE_HELPERS
-from .llvm_lower import MEM_SIGNED, MEM_STORE, CallSite, Unsupported, lower_block
+from . import llvm_cache
+from .llvm_lower import MEM_SIGNED, MEM_STORE, SYM_HELPER_CB, SYM_MEM_CB, SYM_USER_BASE, \
+    SYM_USER_CODE, SYM_USER_PROT, CallSite, Unsupported, lower_block
 from .llvm_state import NativeState, Status, UserMemory, Word
 from .pycodegen import PyCodegenBackend
 
@@ -70,17 +72,17 @@ BUDGET_USER = 500_000
 REGION_BLOCKS = int(os.environ.get("PYQEMU_LLVM_REGION", "8"))
 
 _BLOCK_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
-_HELPER_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
+_HELPER_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 _MEM_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64,
                            ctypes.c_uint64)
 
 _PACK = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
          8: struct.Struct("<Q")}
 
-# Native state address -> NativeState, call-site number -> CallSite: what
-# the callbacks find from the integers native code hands them.
+# Native state address -> NativeState, function address -> its call sites:
+# what the callbacks find from the integers native code hands them.
 _STATES: dict[int, NativeState] = {}
-_SITES: list[CallSite] = []
+_SITES: dict[int, list[CallSite]] = {}
 # id(host buffer) -> (buffer, host address): the buffers TLB entries point
 # into, kept alive here so their addresses stay valid.
 _BUFFERS: dict[int, tuple[object, int]] = {}
@@ -107,11 +109,11 @@ def _sync_after_python(nat: NativeState, cpu) -> None:
         w[Word.EXIT_REQ] = 1
 
 
-def _helper_callback(state_addr: int, site: int) -> int:
+def _helper_callback(state_addr: int, fn: int, site: int) -> int:
     nat = _STATES[state_addr]
     cpu = nat.cpu
     w = nat.words
-    cs = _SITES[site]
+    cs = _SITES[fn][site]
     args = [v if is_const else w[Word.ARGS + v] for is_const, v in cs.args]
     left = w[Word.BUDGET]
     cpu.instret += (w[Word.BUDGET0] - left) & M64
@@ -211,10 +213,18 @@ def _join_code_ranges(region: list[Block], cpu) -> None:
         m.src, m.code_bytes, m.gen = src, data, gen
 
 
+# The passes `_Compiler._optimise` runs, and the code generator's settings:
+# part of every cache key (a change to either makes new keys).
+_PIPELINE = "sroa,instcombine,simplifycfg;codegen-O1;jitdefault"
+# The name lowering gives a region before its key (and so its real name) is known.
+_PLACEHOLDER = "pyqemu.region"
+
+
 class _Compiler:
     """One LLVM target machine and MCJIT engine for the process."""
 
     def __init__(self):
+        import llvmlite
         import llvmlite.binding as llvm
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
@@ -235,6 +245,18 @@ class _Compiler:
         # benchmarks report it beside the total).
         self.seconds = 0.0
         self.init_seconds = 0.0             # loading LLVM (set by `compiler`)
+        # What the code calls and reads by name (llvm_lower.SYM_*).
+        llvm.add_symbol(SYM_HELPER_CB, _HELPER_CB_ADDR)
+        llvm.add_symbol(SYM_MEM_CB, _MEM_CB_ADDR)
+        self.user: UserMemory | None = None
+        # Regions compiled in this process, by key: the same text twice
+        # (a region translated again after a flush) is the same code.
+        self.by_key: dict[str, int] = {}
+        self.reused = 0
+        self.build = (f"{llvm_cache.MAGIC!r};llvmlite {llvmlite.__version__};"
+                      f"llvm {llvm.llvm_version_info};{llvm.get_default_triple()};{_PIPELINE}")
+        root = llvm_cache.default_dir()
+        self.cache = llvm_cache.ObjectCache(root) if root is not None else None
 
     def _optimise(self, mod) -> None:
         """The passes that pay on a region: temporaries to SSA (guest
@@ -249,6 +271,16 @@ class _Compiler:
         pm.add_simplify_cfg_pass()
         pm.run(mod, self.pb)
 
+    def _define_user(self, user: UserMemory | None) -> None:
+        """The user-mode layout symbols, before code that reads them is loaded
+        (one guest memory per process; an execve makes a new one, and code
+        loaded for the old one is unreachable by then)."""
+        if user is not None and user != self.user:
+            self.llvm.add_symbol(SYM_USER_BASE, user.host_base)
+            self.llvm.add_symbol(SYM_USER_PROT, user.prot_addr)
+            self.llvm.add_symbol(SYM_USER_CODE, user.code_map_addr)
+            self.user = user
+
     def compile(self, blk: Block | list[Block], want_asm: bool = False,
                 user: UserMemory | None = None) -> tuple[int, str]:
         """Native code for a block or a region (a list of blocks, entered at
@@ -261,20 +293,47 @@ class _Compiler:
                 self.seconds += time.thread_time() - t0
 
     def _compile(self, blk, want_asm, user) -> tuple[int, str]:
-        self.count += 1
-        head = blk[0] if isinstance(blk, list) else blk
-        name = f"tb{self.count}_{head.pc:x}"
-        low = lower_block(blk, name, _HELPER_CB_ADDR, _MEM_CB_ADDR, len(_SITES), INLINE_HELPERS,
-                          user)
+        self._define_user(user)
+        low = lower_block(blk, _PLACEHOLDER, INLINE_HELPERS, user)
         text = "\n".join(sorted(low.declares)) + "\n" + low.text
-        mod = self.llvm.parse_assembly(text)
-        mod.verify()
-        self._optimise(mod)
-        asm = self.tm.emit_assembly(mod) if want_asm else ""
-        _SITES.extend(low.call_sites)
-        self.engine.add_module(mod)
+        # The call sites are not in the text (their helpers and constant
+        # arguments live in Python): the key covers them too.
+        names = [llvm_cache.helper_name(cs.helper) for cs in low.call_sites]
+        key = None
+        if not want_asm and None not in names:
+            sites = [f"{n} {cs.args!r} {cs.has_dest}" for n, cs in zip(names, low.call_sites)]
+            key = llvm_cache.region_key(text, sites, self.build)
+            fn = self.by_key.get(key)
+            if fn is not None:
+                self.reused += 1
+                return fn, ""
+        self.count += 1
+        # A cacheable region is named by its key (the name is in its object
+        # file, and one process loads each key once); another by a count.
+        head = blk[0] if isinstance(blk, list) else blk
+        name = f"r{key}" if key is not None else f"tb{self.count}_{head.pc:x}"
+        obj = self.cache.load(key) if key is not None and self.cache is not None else None
+        asm = ""
+        if obj is None:
+            mod = self.llvm.parse_assembly(text.replace(f"@{_PLACEHOLDER}", f"@{name}"))
+            mod.verify()
+            self._optimise(mod)
+            if want_asm:
+                asm = self.tm.emit_assembly(mod)
+            # The object file, generated here rather than inside MCJIT so that
+            # it can be kept (same target machine settings as the engine's).
+            obj = self.tm.emit_object(mod)
+            if key is not None and self.cache is not None:
+                self.cache.store(key, obj)
+        self.engine.add_object_file(self.llvm.ObjectFileRef.from_data(obj))
         self.engine.finalize_object()
-        return self.engine.get_function_address(name), asm
+        fn = self.engine.get_function_address(name)
+        if not fn:
+            raise RuntimeError(f"no function {name} in the object")
+        _SITES[fn] = low.call_sites
+        if key is not None:
+            self.by_key[key] = fn
+        return fn, asm
 
 
 _compiler: _Compiler | None = None
@@ -293,12 +352,13 @@ def compiler() -> _Compiler:
 
 def compile_stats() -> dict[str, float]:
     """What native compilation cost this process so far (CPU seconds to load
-    LLVM and to compile regions; regions compiled)."""
+    LLVM and to compile regions; regions compiled, of them loaded from the
+    on-disk cache)."""
     c = _compiler
     if c is None:
-        return {"jit_init_s": 0.0, "jit_compile_s": 0.0, "jit_regions": 0}
+        return {"jit_init_s": 0.0, "jit_compile_s": 0.0, "jit_regions": 0, "jit_cache_hits": 0}
     return {"jit_init_s": round(c.init_seconds, 4), "jit_compile_s": round(c.seconds, 4),
-            "jit_regions": c.count}
+            "jit_regions": c.count, "jit_cache_hits": c.cache.hits if c.cache else 0}
 
 
 class LLVMBackend:
@@ -474,4 +534,4 @@ class LLVMBackend:
 
     def dump_native(self, blk: Block) -> str:
         """The LLVM IR of a block (for tests and -d logs)."""
-        return lower_block(blk, "tb", _HELPER_CB_ADDR, _MEM_CB_ADDR, 0, INLINE_HELPERS).text
+        return lower_block(blk, "tb", INLINE_HELPERS).text

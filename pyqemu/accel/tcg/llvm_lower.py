@@ -16,9 +16,13 @@ The function is `i32 @name(ptr %s)` where %s is the hart's native state
   table over the one host mapping of the guest) and otherwise call the
   slow-path callback, which runs the CPU's own slow path in Python;
 - helpers that only move bits (llvm_inline.py) are emitted inline; other
-  helper calls go through the helper callback with a call-site number
-  (constants are bound to the call site in Python; register arguments are
-  passed in the state's argument words);
+  helper calls go through the helper callback with the function's own
+  address and a call-site index (constants are bound to the call site in
+  Python; register arguments are passed in the state's argument words);
+- nothing that differs between processes is in the text: the callbacks
+  and the user-mode memory layout are external symbols (`SYM_*`) that the
+  engine defines before it loads code, so the same region gives the same
+  text, and its machine code can be cached on disk (llvm_engine.py);
 - a callback reporting an exception branches to the fault exit of the
   current instruction: PC of that instruction, the instructions before it
   retired, status EXCEPTION;
@@ -56,6 +60,15 @@ _ICMP_SIGNED = {Cond.LT: "slt", Cond.GE: "sge"}
 _ICMP_FULL = {Cond.EQ: "eq", Cond.NE: "ne", Cond.LTU: "ult", Cond.GEU: "uge"}
 _UNARY = {Opc.CLZ: "ctlz", Opc.CTZ: "cttz", Opc.CPOP: "ctpop", Opc.BSWAP: "bswap"}
 
+# External symbols the code refers to (llvm_engine defines them): the two
+# callbacks, and in user mode the guest mapping, the protection table and
+# the code map (their addresses are the values).
+SYM_HELPER_CB = "pyqemu_helper_cb"
+SYM_MEM_CB = "pyqemu_mem_cb"
+SYM_USER_BASE = "pyqemu_user_base"
+SYM_USER_PROT = "pyqemu_user_prot"
+SYM_USER_CODE = "pyqemu_user_code"
+
 # Slow-path callback `kind` bits: size in the low nibble, then these.
 MEM_SIGNED = 1 << 4
 MEM_STORE = 1 << 5
@@ -79,8 +92,8 @@ class CallSite:
 class Lowered:
     name: str
     text: str                                  # the function's LLVM IR
-    declares: set[str] = field(default_factory=set)   # intrinsics it calls
-    call_sites: list[CallSite] = field(default_factory=list)
+    declares: set[str] = field(default_factory=set)   # intrinsics and symbols it uses
+    call_sites: list[CallSite] = field(default_factory=list)   # by index
 
 
 def _lit(v: int, bits: int = 64) -> str:
@@ -92,8 +105,7 @@ def _lit(v: int, bits: int = 64) -> str:
 
 
 class _FunctionBuilder:
-    def __init__(self, blocks: list[Block], name: str, helper_cb: int, mem_cb: int,
-                 site_base: int, inline: dict, user):
+    def __init__(self, blocks: list[Block], name: str, inline: dict, user):
         blk = blocks[0]
         self.blocks = blocks
         self.blk = blk             # the member being lowered
@@ -101,9 +113,6 @@ class _FunctionBuilder:
         self.inline = inline
         self.user = user
         self.name = name
-        self.helper_cb = helper_cb
-        self.mem_cb = mem_cb
-        self.site_base = site_base
         self.sites: list[CallSite] = []
         self.lines: list[str] = []
         self.n = 0
@@ -457,14 +466,14 @@ class _FunctionBuilder:
         inside = self.assign(f"icmp ult i64 {va}, {um.size}")
         page = self.assign(f"lshr i64 {va}, 12")
         page = self.assign(f"select i1 {inside}, i64 {page}, i64 0")
-        pa = self.assign(f"add i64 {page}, {um.prot_addr}")
+        pa = self.assign(f"add i64 {page}, {self.symbol(SYM_USER_PROT)}")
         pp = self.assign(f"inttoptr i64 {pa} to ptr")
         prot = self.assign(f"load i8, ptr {pp}")
         have = self.assign(f"and i8 {prot}, {_lit(need, 8)}")
         hit = self.assign(f"icmp eq i8 {have}, {_lit(need, 8)}")
         hit = self.assign(f"and i1 {hit}, {inside}")
         if code_map:
-            ca = self.assign(f"add i64 {page}, {um.code_map_addr}")
+            ca = self.assign(f"add i64 {page}, {self.symbol(SYM_USER_CODE)}")
             cp = self.assign(f"inttoptr i64 {ca} to ptr")
             code = self.assign(f"load i8, ptr {cp}")
             clean = self.assign(f"icmp eq i8 {code}, 0")
@@ -473,14 +482,19 @@ class _FunctionBuilder:
             off = self.assign(f"and i64 {va}, 4095")
             fits = self.assign(f"icmp ule i64 {off}, {4096 - size}")
             hit = self.assign(f"and i1 {hit}, {fits}")
-        host = self.assign(f"add i64 {va}, {um.host_base}")
+        host = self.assign(f"add i64 {va}, {self.symbol(SYM_USER_BASE)}")
         return hit, host
+
+    def symbol(self, name: str) -> str:
+        """The address of an external data symbol, as an i64 constant."""
+        self.declares.add(f"@{name} = external global i8")
+        return f"ptrtoint (ptr @{name} to i64)"
 
     def mem_call(self, kind: int, va: str, value: str) -> None:
         # The state was synced before the access (`sync`), and the slow path
         # never writes registers: nothing to spill or reload around it.
-        st = self.assign(f"call i32 inttoptr (i64 {self.mem_cb} to ptr)"
-                         f"(ptr %s, i64 {kind}, i64 {va}, i64 {value})")
+        self.declares.add(f"declare i32 @{SYM_MEM_CB}(ptr, i64, i64, i64)")
+        st = self.assign(f"call i32 @{SYM_MEM_CB}(ptr %s, i64 {kind}, i64 {va}, i64 {value})")
         self.check_status(st)
 
     def load(self, op, m: int) -> None:
@@ -560,12 +574,14 @@ class _FunctionBuilder:
                 args.append((False, slot))
                 slot += 1
         self.helper_called = True
-        site = self.site_base + len(self.sites)
+        site = len(self.sites)
         self.sites.append(CallSite(op.aux, tuple(args), op.d is not None))
         # Helpers see the PC of the block being run, as on the Python tiers.
         self.store_word(int(Word.PC), _lit(self.blk.pc))
         self.spill()
-        st = self.assign(f"call i32 inttoptr (i64 {self.helper_cb} to ptr)(ptr %s, i64 {site})")
+        self.declares.add(f"declare i32 @{SYM_HELPER_CB}(ptr, i64, i64)")
+        st = self.assign(f"call i32 @{SYM_HELPER_CB}(ptr %s, i64 ptrtoint (ptr @{self.name} to i64), "
+                         f"i64 {site})")
         self.check_status(st)
         self.reload()
         if op.d is not None:
@@ -671,12 +687,12 @@ def _guest_registers(blk: Block) -> tuple[set[int], set[int]]:
     return used, written
 
 
-def lower_block(blk: Block | list[Block], name: str, helper_cb: int, mem_cb: int, site_base: int,
-                inline: dict | None = None, user: UserMemory | None = None) -> Lowered:
+def lower_block(blk: Block | list[Block], name: str, inline: dict | None = None,
+                user: UserMemory | None = None) -> Lowered:
     """The LLVM IR function of a block, or of a region of blocks entered at
     any of them (raises Unsupported). `inline` maps helpers to emitters of
     their exact effect (llvm_inline.py); `user` is the user-mode memory
     layout (else memory goes through the native TLB)."""
     blocks = blk if isinstance(blk, list) else [blk]
-    fb = _FunctionBuilder(blocks, name, helper_cb, mem_cb, site_base, inline or {}, user)
+    fb = _FunctionBuilder(blocks, name, inline or {}, user)
     return Lowered(name, fb.build(), fb.declares, fb.sites)

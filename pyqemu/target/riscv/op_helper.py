@@ -67,12 +67,14 @@ def _sc(cpu, addr, src, size):
     return 0
 
 
-def _make_amo(fn):
+def _make_amo(fn, name):
     def amo(cpu, addr, src, size):
         pa = _amo_addr(cpu, addr, size, STORE)
         old = cpu.phys_read(pa, size)
         cpu.phys_write(pa, size, fn(old, src & ((1 << (size * 8)) - 1), size) & ((1 << (size * 8)) - 1))
         return _sx(old, size) & cpu.xmask
+    # A closure has no importable name: it gives the JIT's code cache one.
+    amo.jit_name = name
     return amo
 
 
@@ -90,7 +92,8 @@ AMO_OPS = {
     "maxu": lambda a, b, s: a if a > b else b,
 }
 
-AMO_HELPERS = {"lr": _lr, "sc": _sc, **{op: _make_amo(fn) for op, fn in AMO_OPS.items()}}
+AMO_HELPERS = {"lr": _lr, "sc": _sc,
+               **{op: _make_amo(fn, f"{__name__}.amo_{op}") for op, fn in AMO_OPS.items()}}
 
 
 # -- privileged ----------------------------------------------------------------
