@@ -3,13 +3,18 @@
 same kernel, initramfs and disk, in the same run.
 
 Usage: .venv/bin/python benchmarks/linux/run.py [--backend NAME ...] [--smp N]
-                                                [--qcow2] [--timeout S]
+                                                [--qcow2] [--timeout S] [--warm]
 
 For every emulator the console is read as it arrives and three instants are
 recorded: the first kernel line ("Linux version"), the initramfs marker
 (userspace reached) and process exit. Each guest gets a fresh copy of the
 disk. The report gives seconds and the ratio pyqemu/QEMU (1.0 = as fast as
 QEMU; the issue's target is 3.0 with the JIT).
+
+pyqemu starts with an empty on-disk cache of native code (PYQEMU_JIT_CACHE
+in a fresh directory), so its compiles are all counted; --warm boots it
+once more on the cache the first boot filled (a second boot of the same
+guest).
 """
 from __future__ import annotations
 
@@ -46,13 +51,13 @@ def guest_args(files: Path, disk: Path, fmt: str, smp: int) -> list[str]:
             "-device", "virtio-blk-device,drive=d0"]
 
 
-def run_one(command: list[str], timeout: float) -> dict:
+def run_one(command: list[str], timeout: float, env: dict | None = None) -> dict:
     """Run one emulator; return the instants (seconds after launch) at which
     the first kernel line, the marker and exit happened."""
     marks: dict[str, float] = {}
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, env=env)
     tail: list[str] = []
 
     def reader() -> None:
@@ -91,24 +96,31 @@ def main() -> int:
     ap.add_argument("--smp", type=int, default=1)
     ap.add_argument("--qcow2", action="store_true")
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--warm", action="store_true",
+                    help="boot pyqemu again on the JIT cache its first boot filled")
     args = ap.parse_args()
 
     subprocess.run([str(PYTHON), str(BUILD), str(FIXTURE)], check=True, stdout=subprocess.DEVNULL)
     fmt = "qcow2" if args.qcow2 else "raw"
     source = FIXTURE / ("disk.qcow2" if args.qcow2 else "disk.img")
-    runs = [("qemu-system-riscv64", ["qemu-system-riscv64"])]
+    # (name, command, JIT cache directory name or None)
+    runs = [("qemu-system-riscv64", ["qemu-system-riscv64"], None)]
     for backend in args.backend or [None]:
         cmd = [str(REPO / ".venv" / "bin" / "pyqemu-system-riscv64")]
         if backend:
             cmd += ["-tcg-backend", backend]
-        runs.append((f"pyqemu ({backend or 'default'})", cmd))
+        runs.append((f"pyqemu ({backend or 'default'})", cmd, f"jit-{backend}"))
+        if args.warm:
+            runs.append((f"pyqemu ({backend or 'default'}, warm)", cmd, f"jit-{backend}"))
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, cmd in runs:
+        for name, cmd, cache in runs:
             disk = Path(tmp) / f"disk-{len(results)}.{fmt}"
             shutil.copyfile(source, disk)
-            results[name] = run_one(cmd + guest_args(FIXTURE, disk, fmt, args.smp), args.timeout)
+            env = None if cache is None else dict(os.environ, PYQEMU_JIT_CACHE=str(Path(tmp) / cache))
+            results[name] = run_one(cmd + guest_args(FIXTURE, disk, fmt, args.smp), args.timeout,
+                                    env)
             r = results[name]
             print(f"{name}: " + ", ".join(f"{k} {r[k]:.1f} s" for k in ("first", "marker", "done", "exit")
                                            if k in r) + f", status {r['status']}", flush=True)

@@ -13,7 +13,9 @@ same input, so QEMU's MIPS is that count over QEMU's time. Times are
 medians of --repeat runs and include emulator start-up and, for pyqemu,
 translation and native compilation; the `jit` column says how much of
 pyqemu's CPU time went to loading LLVM and compiling (PYQEMU_STATS_FILE).
-The ratio is pyqemu's CPU time over QEMU's.
+The ratio is pyqemu's CPU time over QEMU's. Those runs start with an empty
+on-disk cache of native code (PYQEMU_JIT_CACHE); `warm` is one more run
+on the cache the last of them filled, as when a program is run again.
 """
 
 from __future__ import annotations
@@ -142,17 +144,18 @@ def main() -> None:
     if args.only:
         workloads = [w for w in workloads if any(k in w[0] for k in args.only)]
     stats = tmp / "stats"
+    cache = tmp / "jit"
     print(f"backend: {args.backend}  (medians of {args.repeat}; s = wall seconds, "
           f"cpu = CPU seconds; MIPS and ratio from CPU time; jit = CPU seconds of "
           f"that loading LLVM and compiling regions)")
     print(f"{'workload':38} {'guest insns':>12} {'ours s':>7} {'cpu':>6} {'jit':>5} {'MIPS':>7} "
-          f"{'qemu s':>7} {'cpu':>6} {'MIPS':>7} {'ratio':>6}")
+          f"{'qemu s':>7} {'cpu':>6} {'MIPS':>7} {'ratio':>6} {'warm':>6} {'ratio':>6}")
     try:
         for name, prog in workloads:
             ours = [sys.executable, "-m", "pyqemu.cli.user", "-tcg-backend", args.backend,
                     "-L", str(sr), *map(str, prog)]
             real = ["qemu-riscv64", "-L", str(sr), *map(str, prog)]
-            env = dict(os.environ, PYQEMU_STATS_FILE=str(stats))
+            env = dict(os.environ, PYQEMU_STATS_FILE=str(stats), PYQEMU_JIT_CACHE=str(cache))
             # An installed pyqemu runs from compiled bytecode: without this,
             # every run of ours would recompile its own modules from source
             # (about 0.1 s of CPU, more than qemu-riscv64's whole run of the
@@ -160,9 +163,13 @@ def main() -> None:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             r_ours, jit = [], []
             for _ in range(args.repeat):
+                # Cold: an empty on-disk cache of native code, every compile counted.
+                shutil.rmtree(cache, ignore_errors=True)
                 r_ours.append(timed(ours, env))
                 st = dict(line.split("=", 1) for line in stats.read_text().split())
                 jit.append(float(st.get("jit_init_s", 0)) + float(st.get("jit_compile_s", 0)))
+            # Warm: once more on the cache the last run filled (the program run again).
+            warm = timed(ours, env)[1] if args.backend == "llvm" else float("nan")
             r_real = [timed(real) for _ in range(args.repeat)]
             if r_ours[0][2] != r_real[0][2]:
                 sys.exit(f"bench: {name}: outputs differ: {r_ours[0][2][:80]!r} vs {r_real[0][2][:80]!r}")
@@ -171,7 +178,8 @@ def main() -> None:
             b, bc = (statistics.median(x) for x in zip(*[r[:2] for r in r_real]))
             print(f"{name:38} {insns:12d} {a:7.2f} {ac:6.2f} {statistics.median(jit):5.2f} "
                   f"{insns / ac / 1e6:7.1f} "
-                  f"{b:7.3f} {bc:6.3f} {insns / bc / 1e6:7.1f} {ac / bc:5.1f}x", flush=True)
+                  f"{b:7.3f} {bc:6.3f} {insns / bc / 1e6:7.1f} {ac / bc:5.1f}x "
+                  f"{warm:6.2f} {warm / bc:5.1f}x", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
