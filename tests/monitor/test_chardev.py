@@ -23,10 +23,17 @@ def _serial_over_socket(binary: str, elf, tmp_path) -> tuple[bytes, int]:
                             stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
-        while not os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(0.02)
         s = socket.socket(socket.AF_UNIX)
-        s.connect(path)          # wait=on: the guest starts only now
+        while True:
+            # The path exists from bind(), a moment before listen(): until
+            # then a connect is refused.
+            try:
+                s.connect(path)          # wait=on: the guest starts only now
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
         s.settimeout(20)
         data = b""
         while True:
