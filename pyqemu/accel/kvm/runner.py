@@ -184,13 +184,29 @@ class KvmRunner:
         run = vcpu.run_struct
         handler, lock = self.handler, self.lock
         counts = self.exit_counts
+        # An I/O or MMIO exit was served but KVM has not finished it yet.
+        incomplete = False
         try:
             while True:
                 if not self._run_allowed or self.stopped:
+                    if incomplete:
+                        # api.rst, KVM_RUN: the operation of an I/O or MMIO
+                        # exit completes (an IN's value reaches its register)
+                        # only when KVM_RUN is entered again, and its pending
+                        # state is not in what KVM_GET_* show; entered with
+                        # immediate_exit set, KVM finishes it and returns
+                        # without running the guest. So a paused vCPU has a
+                        # consistent state to save, and a state loaded while
+                        # it is parked is not overwritten by the old exit's
+                        # completion when it resumes.
+                        run.immediate_exit = 1
+                        vcpu.run()
+                        incomplete = False
                     if not self._park(i):
                         return
                     run.immediate_exit = 0
                 err = vcpu.run()
+                incomplete = False
                 if err:
                     if err in (errno.EINTR, errno.EAGAIN):
                         run.immediate_exit = 0
@@ -212,6 +228,7 @@ class KvmRunner:
                             for k in range(count):
                                 data[k * size:(k + 1) * size] = handler.pio_read(port, size).to_bytes(size, "little")
                     data.release()
+                    incomplete = True
                 elif reason == api.ExitReason.MMIO:
                     m = run.u.mmio
                     n = m.len
@@ -222,6 +239,7 @@ class KvmRunner:
                             value = handler.mmio_read(m.phys_addr, n)
                             for k in range(n):
                                 m.data[k] = (value >> (8 * k)) & 0xFF
+                    incomplete = True
                 elif reason == api.ExitReason.INTR:
                     pass
                 elif reason == api.ExitReason.HLT:
