@@ -31,6 +31,7 @@ GUESTS: dict[str, list[str]] = {
     "smp": ["start64.S", "smp_tramp.S", "lib.c", "smp.c"],
     "compute": ["start64.S", "lib.c", "compute.c"],
     "pio": ["pio.S"],
+    "mmioloop": ["mmioloop.S"],
     "acpipm": ["start64.S", "lib.c", "acpipm.c"],
 }
 # Flat binaries (objcopy -O binary of the assembled .text, no linking).
