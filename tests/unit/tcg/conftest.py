@@ -1,6 +1,7 @@
-"""The test program of the LLVM backend's region and cache tests
-(src/regions.c: loops of several blocks, calls, a jump table, a page fault
-in a hot loop), built once, and qemu-riscv64's output of it."""
+"""The test programs of the LLVM backend's tests (src/*.c), built once with
+the riscv64 cross compiler, and qemu-riscv64's output of the regions
+program (loops of several blocks, calls, a jump table, a page fault in a
+hot loop)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,25 @@ CC = "riscv64-linux-gnu-gcc"
 
 
 @pytest.fixture(scope="session")
-def regions_program(tmp_path_factory):
-    if shutil.which(CC) is None:
-        pytest.skip(f"{CC} is not installed")
-    out = tmp_path_factory.mktemp("llvm") / "regions"
-    subprocess.run([CC, "-O2", "-static", "-o", str(out), str(SRC / "regions.c")], check=True)
-    return out
+def cross_program(tmp_path_factory):
+    """cross_program(name) -> src/<name>.c built static at -O2 (once)."""
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if shutil.which(CC) is None:
+            pytest.skip(f"{CC} is not installed")
+        if name not in built:
+            out = tmp_path_factory.mktemp("llvm") / name
+            subprocess.run([CC, "-O2", "-static", "-o", str(out), str(SRC / f"{name}.c")],
+                           check=True)
+            built[name] = out
+        return built[name]
+    return get
+
+
+@pytest.fixture(scope="session")
+def regions_program(cross_program):
+    return cross_program("regions")
 
 
 @pytest.fixture(scope="session")

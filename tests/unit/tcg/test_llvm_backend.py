@@ -12,23 +12,15 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("llvmlite")
 
-SRC = Path(__file__).parent / "src"
-CC = "riscv64-linux-gnu-gcc"
-
 
 @pytest.fixture(scope="module")
-def smc_binary(tmp_path_factory):
-    if shutil.which(CC) is None:
-        pytest.skip(f"{CC} is not installed")
-    out = tmp_path_factory.mktemp("llvm") / "smc"
-    subprocess.run([CC, "-O2", "-static", "-o", str(out), str(SRC / "smc.c")], check=True)
-    return out
+def smc_binary(cross_program):
+    return cross_program("smc")
 
 
 def _ours(*args):
