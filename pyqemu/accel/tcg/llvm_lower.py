@@ -635,11 +635,7 @@ class _FunctionBuilder:
             # code would be there for a case that almost never happens.
             same = self.assign(f"icmp eq i64 {flags}, {_lit(self.blocks[member].flags)}")
             self.emit(f"br i1 {same}, label %m{member}start, label %x{k}miss")
-            self.lines.append(f"x{k}miss:")
-            self.spill()
-            self.store_word(int(Word.PC), nxt)
-            self.emit(f"ret i32 {int(Status.MISS)}")
-            self.terminated = True
+            self._miss(k, nxt)
             return
         idx = self.assign(f"lshr i64 {nxt}, 1")
         idx = self.assign(f"and i64 {idx}, {TB_ENTRIES - 1}")
@@ -666,6 +662,10 @@ class _FunctionBuilder:
         fp = self.assign(f"inttoptr i64 {efn} to ptr")
         r = self.assign(f"musttail call i32 {fp}(ptr %s)")
         self.emit(f"ret i32 {r}")
+        self._miss(k, nxt)
+
+    def _miss(self, k: int, nxt: str) -> None:
+        """Exit k's way back to Python: the next block has no native code here."""
         self.lines.append(f"x{k}miss:")
         self.spill()
         self.store_word(int(Word.PC), nxt)
