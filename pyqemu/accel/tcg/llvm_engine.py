@@ -45,7 +45,6 @@ import time
 from .cpu_exec import SliceEnd
 from .ir import Block, Const, Opc
 from .llvm_inline import INLINE_HELPERS
-from . import llvm_cache
 from .llvm_lower import MEM_SIGNED, MEM_STORE, SYM_HELPER_CB, SYM_MEM_CB, SYM_USER_BASE, \
     SYM_USER_CODE, SYM_USER_PROT, CallSite, Unsupported, lower_block
 from .llvm_state import NativeState, Status, UserMemory, Word
@@ -247,6 +246,10 @@ class _Compiler:
         self.init_seconds = 0.0             # loading LLVM (set by `compiler`)
         # What the code calls and reads by name (llvm_lower.SYM_*).
         llvm.add_symbol(SYM_HELPER_CB, _HELPER_CB_ADDR)
+        # Imported here, with LLVM: hashlib, tempfile and pathlib cost about
+        # 12 ms of start-up, which a program that never compiles need not pay.
+        from . import llvm_cache
+        self.llvm_cache = llvm_cache
         llvm.add_symbol(SYM_MEM_CB, _MEM_CB_ADDR)
         self.user: UserMemory | None = None
         # Regions compiled in this process, by key: the same text twice
@@ -297,11 +300,11 @@ class _Compiler:
         text = "\n".join(sorted(low.declares)) + "\n" + low.text
         # The call sites are not in the text (their helpers and constant
         # arguments live in Python): the key covers them too.
-        names = [llvm_cache.helper_name(cs.helper) for cs in low.call_sites]
+        names = [self.llvm_cache.helper_name(cs.helper) for cs in low.call_sites]
         key = None
         if not want_asm and None not in names:
             sites = [f"{n} {cs.args!r} {cs.has_dest}" for n, cs in zip(names, low.call_sites)]
-            key = llvm_cache.region_key(text, sites, self.build)
+            key = self.llvm_cache.region_key(text, sites, self.build)
             fn = self.by_key.get(key)
             if fn is not None:
                 return fn, ""
