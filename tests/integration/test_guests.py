@@ -45,9 +45,11 @@ def _first_difference(expected: str, actual: str) -> str:
 @pytest.mark.parametrize("name", GUEST_NAMES)
 def test_guest_matches_qemu(name, backend, qemu_runs, pyqemu_run, monkeypatch):
     if backend == "llvm":
-        # Compile after a few runs, not the default thousand: the guests are
-        # short, and their hot code must run natively to be tested.
+        # Compile after a few runs, not the default thousand, and compile
+        # again at -O1 after a few thousand instructions at -O0: the guests
+        # are short, and their hot code must run natively, at both levels.
         monkeypatch.setenv("PYQEMU_LLVM_HOT_RUNS", "20")
+        monkeypatch.setenv("PYQEMU_LLVM_PROMOTE", "2000")
     reference = qemu_runs(name)
     ours = pyqemu_run(name, backend)
     assert ours.status is not None, f"pyqemu timed out\n{ours.describe()}"

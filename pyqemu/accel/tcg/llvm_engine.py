@@ -4,8 +4,10 @@ A block starts on the Python tiers (pycodegen's, which itself starts on
 the interpreter); on its `hot_runs`-th run it is lowered to LLVM IR
 (llvm_lower.py) together with the warm blocks it jumps to directly on the
 same page (a region: a loop of several blocks becomes one function),
-optimised and compiled to machine code by MCJIT, and the `code` of each
-member becomes a small Python function that enters native code:
+optimised and compiled to machine code by MCJIT (in the system emulator
+at -O0, and again at -O1 when it has run long enough: `PROMOTE_INSNS`),
+and the `code` of each member becomes a small Python function that enters
+native code:
 
 - the hart's state is its `NativeState` (llvm_state.py), created when the
   CPU is built (`attach`), with `cpu.r` a view of its register words;
@@ -69,6 +71,18 @@ BUDGET_USER = 500_000
 # branches inside instead of chaining through the table. PYQEMU_LLVM_REGION
 # overrides the size (1: a function per block).
 REGION_BLOCKS = int(os.environ.get("PYQEMU_LLVM_REGION", "8"))
+# In system mode a region is first compiled at -O0, and again at -O1 once
+# native entries into it have run this many guest instructions (an entry's
+# run is counted where it entered; entries come where slices and misses
+# end, a sample of where time goes). -O0 costs half as much and its code
+# runs about half as fast: a Linux boot, whose regions are mostly lukewarm,
+# took 8-10% less CPU so (89 against 98 s, 87 against 95). User-mode
+# programs have few regions, most of them hot: they lost 2-4% so (gzip,
+# Lua) and compile at -O1 at once. PYQEMU_LLVM_PROMOTE sets both (0: -O1
+# at once).
+_PROMOTE_ENV = os.environ.get("PYQEMU_LLVM_PROMOTE")
+PROMOTE_INSNS = int(_PROMOTE_ENV or 20_000_000)
+PROMOTE_INSNS_USER = int(_PROMOTE_ENV or 0)
 
 _BLOCK_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 _HELPER_CB = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
@@ -212,9 +226,10 @@ def _join_code_ranges(region: list[Block], cpu) -> None:
         m.src, m.code_bytes, m.gen = src, data, gen
 
 
-# The passes `_Compiler._optimise` runs, and the code generator's settings:
-# part of every cache key (a change to either makes new keys).
-_PIPELINE = "sroa,instcombine,simplifycfg;codegen-O1;jitdefault"
+# The passes `_Compiler._optimise` runs, and the code generator's settings
+# (its optimisation level is added per compile): part of every cache key (a
+# change to either makes new keys).
+_PIPELINE = "sroa,instcombine,simplifycfg;jitdefault"
 # The name lowering gives a region before its key (and so its real name) is known.
 _PLACEHOLDER = "pyqemu.region"
 
@@ -229,9 +244,13 @@ class _Compiler:
         llvm.initialize_native_asmprinter()
         self.llvm = llvm
         target = llvm.Target.from_default_triple()
-        # Code generation at -O1: -O2 and -O3 cost as much and gained nothing
-        # measurable on regions; -O0 is 65% cheaper but its code 1.5-2x slower.
-        self.tm = target.create_target_machine(opt=1, codemodel="jitdefault")
+        # Code generators by level (`LLVMBackend` says which runs when): -O1
+        # for hot code (-O2 and -O3 cost as much and gained nothing measurable
+        # on regions); -O0, fast instruction selection and register
+        # allocation, costs half as much and its code runs about 2x slower.
+        self.tms = {level: target.create_target_machine(opt=level, codemodel="jitdefault")
+                    for level in (0, 1)}
+        self.tm = self.tms[1]
         # The engine owns the target machine it is given: its own one.
         self.engine = llvm.create_mcjit_compiler(
             llvm.parse_assembly(""), target.create_target_machine(opt=1, codemodel="jitdefault"))
@@ -240,6 +259,7 @@ class _Compiler:
         self.pb = llvm.create_pass_builder(self.tm, self.pto)
         self.lock = threading.Lock()
         self.count = 0
+        self.promoted = 0                   # regions compiled again at -O1
         # CPU seconds spent lowering, optimising and compiling (the
         # benchmarks report it beside the total).
         self.seconds = 0.0
@@ -284,17 +304,18 @@ class _Compiler:
             self.user = user
 
     def compile(self, blk: Block | list[Block], want_asm: bool = False,
-                user: UserMemory | None = None) -> tuple[int, str]:
+                user: UserMemory | None = None, level: int = 1) -> tuple[int, str]:
         """Native code for a block or a region (a list of blocks, entered at
-        any of them): (function address, assembly if asked)."""
+        any of them), generated at optimisation `level` (0 or 1):
+        (function address, assembly if asked)."""
         with self.lock:
             t0 = time.thread_time()
             try:
-                return self._compile(blk, want_asm, user)
+                return self._compile(blk, want_asm, user, level)
             finally:
                 self.seconds += time.thread_time() - t0
 
-    def _compile(self, blk, want_asm, user) -> tuple[int, str]:
+    def _compile(self, blk, want_asm, user, level) -> tuple[int, str]:
         self._define_user(user)
         low = lower_block(blk, _PLACEHOLDER, INLINE_HELPERS, user)
         text = "\n".join(sorted(low.declares)) + "\n" + low.text
@@ -304,7 +325,7 @@ class _Compiler:
         key = None
         if not want_asm and None not in names:
             sites = [f"{n} {cs.args!r} {cs.has_dest}" for n, cs in zip(names, low.call_sites)]
-            key = self.llvm_cache.region_key(text, sites, self.build)
+            key = self.llvm_cache.region_key(text, sites, f"{self.build};codegen-O{level}")
             fn = self.by_key.get(key)
             if fn is not None:
                 return fn, ""
@@ -319,11 +340,12 @@ class _Compiler:
             mod = self.llvm.parse_assembly(text.replace(f"@{_PLACEHOLDER}", f"@{name}"))
             mod.verify()
             self._optimise(mod)
+            tm = self.tms[level]
             if want_asm:
-                asm = self.tm.emit_assembly(mod)
+                asm = tm.emit_assembly(mod)
             # The object file, generated here rather than inside MCJIT so that
-            # it can be kept (same target machine settings as the engine's).
-            obj = self.tm.emit_object(mod)
+            # it can be kept.
+            obj = tm.emit_object(mod)
             if key is not None and self.cache is not None:
                 self.cache.store(key, obj)
         self.engine.add_object_file(self.llvm.ObjectFileRef.from_data(obj))
@@ -354,12 +376,28 @@ def compiler() -> _Compiler:
 def compile_stats() -> dict[str, float]:
     """What native compilation cost this process so far (CPU seconds to load
     LLVM and to compile regions; regions compiled, of them loaded from the
-    on-disk cache)."""
+    on-disk cache, of them compiled again at -O1)."""
     c = _compiler
     if c is None:
-        return {"jit_init_s": 0.0, "jit_compile_s": 0.0, "jit_regions": 0, "jit_cache_hits": 0}
+        return {"jit_init_s": 0.0, "jit_compile_s": 0.0, "jit_regions": 0, "jit_cache_hits": 0,
+                "jit_promoted": 0}
     return {"jit_init_s": round(c.init_seconds, 4), "jit_compile_s": round(c.seconds, 4),
-            "jit_regions": c.count, "jit_cache_hits": c.cache.hits if c.cache else 0}
+            "jit_regions": c.count, "jit_cache_hits": c.cache.hits if c.cache else 0,
+            "jit_promoted": c.promoted}
+
+
+class _Native:
+    """A compiled region: its member blocks, the level its code was
+    generated at, the function, and the guest instructions run by entries
+    into it so far (what decides a promotion to -O1)."""
+
+    __slots__ = ("members", "level", "fn", "ran")
+
+    def __init__(self, members: list[Block], level: int, fn: int):
+        self.members = members
+        self.level = level
+        self.fn = fn
+        self.ran = 0
 
 
 class LLVMBackend:
@@ -368,7 +406,9 @@ class LLVMBackend:
     name = "llvm"
 
     def __init__(self, hot_runs: int = HOT_RUNS, budget: int = BUDGET,
-                 budget_user: int = BUDGET_USER, region_blocks: int = REGION_BLOCKS):
+                 budget_user: int = BUDGET_USER, region_blocks: int = REGION_BLOCKS,
+                 promote_insns: int = PROMOTE_INSNS,
+                 promote_insns_user: int = PROMOTE_INSNS_USER):
         # Only looked for here: loading LLVM costs about 0.1 s of CPU, which a
         # program that never runs a block hot enough does not pay.
         if importlib.util.find_spec("llvmlite") is None:
@@ -377,6 +417,8 @@ class LLVMBackend:
         self.budget = budget
         self.budget_user = budget_user
         self.region_blocks = region_blocks
+        self.promote_insns = promote_insns
+        self.promote_insns_user = promote_insns_user
         self._cold = PyCodegenBackend()
         self.compiled = 0
         self.failed = 0
@@ -424,28 +466,54 @@ class LLVMBackend:
         """Compile a block now, with the warm blocks of its region; their
         `code` becomes the native entry (None when the block cannot be
         compiled: it stays on the Python tiers)."""
+        level = 0 if self._promote_after(cpu) > 0 else 1
         region = self._region(blk, cpu)
-        got = self._compile_members(region, cpu) if len(region) > 1 else None
+        got = self._compile_members(region, cpu, level) if len(region) > 1 else None
         if got is None:
             region = [blk]
-            got = self._compile_members(region, cpu)
+            got = self._compile_members(region, cpu, level)
             if got is None:
                 return None
-        fn = got
         if len(region) > 1:
             _join_code_ranges(region, cpu)
-        nat = cpu.native
-        for m in region:
-            m.code = self._entry(m, fn)
-            nat.install_block(m.pc, m.flags, fn)
+        self._install(_Native(region, level, got), cpu)
         return blk.code
 
-    def _compile_members(self, blocks: list[Block], cpu) -> int | None:
+    def _promote_after(self, cpu) -> int:
+        return self.promote_insns if cpu.native.user is None else self.promote_insns_user
+
+    def _install(self, rec: _Native, cpu) -> None:
+        nat = cpu.native
+        for m in rec.members:
+            m.code = self._entry(m, rec, cpu)
+            nat.install_block(m.pc, m.flags, rec.fn)
+
+    def _promote(self, rec: _Native, cpu) -> None:
+        """Compile a region again at -O1 (it has run enough at -O0) if every
+        member is still the translation its pc runs, with its code unchanged
+        (else try again after as many instructions more)."""
+        caches = getattr(cpu, "tb_caches", {})
+        read_code = getattr(cpu, "_read_code", None)
+        for m in rec.members:
+            cache = caches.get(m.flags)
+            if (cache is None or cache.get(m.pc) is not m or m.code_bytes is None
+                    or read_code is None or read_code(m.src) != m.code_bytes):
+                rec.ran = 0
+                return
+        rec.level = 1
+        fn = self._compile_members(rec.members, cpu, 1)
+        if fn is None:
+            return
+        rec.fn = fn
+        compiler().promoted += 1
+        self._install(rec, cpu)
+
+    def _compile_members(self, blocks: list[Block], cpu, level: int = 1) -> int | None:
         log = _logger(cpu)
         want_asm = log is not None and log.enabled("out_asm")
         try:
             fn, asm = compiler().compile(blocks if len(blocks) > 1 else blocks[0], want_asm,
-                                         cpu.native.user)
+                                         cpu.native.user, level)
         except (Unsupported, RuntimeError) as e:
             # RuntimeError: LLVM refused the module (a lowering bug). The
             # block stays on the Python tiers, which are exact.
@@ -489,10 +557,12 @@ class LLVMBackend:
             queue.extend(_direct_targets(s))
         return members
 
-    def _entry(self, blk: Block, fn: int):
+    def _entry(self, blk: Block, rec: _Native, cpu):
+        fn = rec.fn
         call = _BLOCK_FN(fn)
         pc, flags = blk.pc, blk.flags
         budget, budget_user = self.budget, self.budget_user
+        promote = self._promote_after(cpu) if rec.level == 0 else 0
 
         def run(cpu):
             nat = cpu.native
@@ -523,7 +593,12 @@ class LLVMBackend:
             w[Word.RESV] = cpu.reservation is not None
             status = call(nat.addr)
             cpu.pc = w[Word.PC]
-            cpu.instret += (w[Word.BUDGET0] - w[Word.BUDGET]) & M64
+            ran = (w[Word.BUDGET0] - w[Word.BUDGET]) & M64
+            cpu.instret += ran
+            if promote:
+                rec.ran += ran
+                if rec.ran >= promote and rec.level == 0:
+                    self._promote(rec, cpu)
             if status == Status.EXCEPTION:
                 exc, nat.exc = nat.exc, None
                 raise exc
