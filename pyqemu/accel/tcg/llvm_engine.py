@@ -213,6 +213,12 @@ def _direct_targets(blk: Block) -> list[int]:
     return [op.a.value for op in blk.ops if op.opc is Opc.GOTO_TB and isinstance(op.a, Const)]
 
 
+def _code_unchanged(blk: Block, read_code) -> bool:
+    """Whether the guest bytes a block was translated from are still those
+    in memory (a block without a RAM copy of them never counts as such)."""
+    return blk.code_bytes is not None and read_code(blk.src) == blk.code_bytes
+
+
 def _join_code_ranges(region: list[Block], cpu) -> None:
     """Every member of a region runs the others' code: each is checked (after
     a fence.i) against the bytes of the whole range the region covers on
@@ -250,13 +256,12 @@ class _Compiler:
         # allocation, costs half as much and its code runs about 2x slower.
         self.tms = {level: target.create_target_machine(opt=level, codemodel="jitdefault")
                     for level in (0, 1)}
-        self.tm = self.tms[1]
         # The engine owns the target machine it is given: its own one.
         self.engine = llvm.create_mcjit_compiler(
             llvm.parse_assembly(""), target.create_target_machine(opt=1, codemodel="jitdefault"))
         # The tuning options must outlive the pass builder that refers to them.
         self.pto = llvm.create_pipeline_tuning_options(speed_level=1)
-        self.pb = llvm.create_pass_builder(self.tm, self.pto)
+        self.pb = llvm.create_pass_builder(self.tms[1], self.pto)
         self.lock = threading.Lock()
         self.count = 0
         self.promoted = 0                   # regions compiled again at -O1
@@ -267,7 +272,7 @@ class _Compiler:
         # What the code calls and reads by name (llvm_lower.SYM_*).
         llvm.add_symbol(SYM_HELPER_CB, _HELPER_CB_ADDR)
         # Imported here, with LLVM: hashlib, tempfile and pathlib cost about
-        # 12 ms of start-up, which a program that never compiles need not pay.
+        # 14 ms of start-up, which a program that never compiles need not pay.
         from . import llvm_cache
         self.llvm_cache = llvm_cache
         llvm.add_symbol(SYM_MEM_CB, _MEM_CB_ADDR)
@@ -496,8 +501,8 @@ class LLVMBackend:
         read_code = getattr(cpu, "_read_code", None)
         for m in rec.members:
             cache = caches.get(m.flags)
-            if (cache is None or cache.get(m.pc) is not m or m.code_bytes is None
-                    or read_code is None or read_code(m.src) != m.code_bytes):
+            if (cache is None or cache.get(m.pc) is not m or read_code is None
+                    or not _code_unchanged(m, read_code)):
                 rec.ran = 0
                 return
         rec.level = 1
@@ -551,7 +556,7 @@ class LLVMBackend:
             if (s is None or s.pc != pc or s.flags != blk.flags or s.phys_pages != blk.phys_pages
                     or len(getattr(s, "src", ())) != 1 or getattr(s, "llvm_runs", 0) < warm
                     or getattr(s.code, "native", None) is not None
-                    or s.code_bytes is None or read_code(s.src) != s.code_bytes):
+                    or not _code_unchanged(s, read_code)):
                 continue
             members.append(s)
             queue.extend(_direct_targets(s))
